@@ -1,0 +1,38 @@
+"""Exception and warning classes raised by pytest-prefect-flows.
+
+Every error names what the user passed and what to do instead.
+"""
+
+from __future__ import annotations
+
+
+class PrefectFlowsError(Exception):
+    """Base class of every error raised by pytest-prefect-flows."""
+
+
+class UsageError(PrefectFlowsError, ValueError):
+    """The caller passed something the plugin cannot use (wrong type, unknown name, bad value)."""
+
+
+class BackendError(PrefectFlowsError, RuntimeError):
+    """The isolated backend could not start, died, or a `server:` backend does not answer."""
+
+
+class UnknownTaskError(UsageError, LookupError):
+    """A task name was asked for that the run (or the flow paths) does not contain."""
+
+
+class UnknownBlockError(UsageError, LookupError):
+    """A block, secret or variable name was loaded that no test registered."""
+
+
+class FlowRunTimeoutError(PrefectFlowsError, TimeoutError):
+    """A flow run exceeded the hang guard's timeout."""
+
+
+class PrefectFlowsWarning(UserWarning):
+    """Base class of every warning issued by pytest-prefect-flows."""
+
+
+class UnusedFaultWarning(PrefectFlowsWarning):
+    """A failure was injected for a task that never ran."""

@@ -1,0 +1,578 @@
+"""The isolated Prefect backend: temporary home, pre-migrated database, in-process API server.
+
+`IsolatedBackend` works without pytest::
+
+    with IsolatedBackend() as backend:
+        my_flow()            # runs against backend.api_url, never the user's profile or server
+
+Why it is fast (see docs/performance.md for the measurements):
+
+* the database is a copy of a template migrated once per Prefect version, not a fresh migration;
+* the API runs in a thread of this process (uvicorn on a loopback socket), not a subprocess, and is
+  started only when the first client connects to the socket;
+* server services (task-run recorder, event persister, scheduler, ...) are off, so nothing but the
+  client writes to SQLite: no "database is locked", no 503 retries; task-run states are recorded on
+  the client side (`pytest_prefect_flows.recording`);
+* the flow-run heartbeat thread, joined for up to a second at the end of every flow, is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_prefect_flows.exceptions import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+    from prefect.context import SettingsContext
+    from prefect.settings import Settings
+
+TEMP_PREFIX = "pytest-prefect-flows-"
+DEFAULT_TEMPLATE_DIR = Path.home() / ".cache" / "pytest-prefect-flows"
+
+_SERVICES = (
+    "CANCELLATION_CLEANUP",
+    "EVENT_PERSISTER",
+    "EVENT_LOGGER",
+    "FOREMAN",
+    "LATE_RUNS",
+    "SCHEDULER",
+    "PAUSE_EXPIRATIONS",
+    "REPOSSESSOR",
+    "CLEANUP_RECONCILER",
+    "TASK_RUN_RECORDER",
+    "TRIGGERS",
+)
+
+# Settings a user's environment may hold that would let a test reach a real server or profile.
+_REMOVED_ENV = (
+    "PREFECT_API_KEY",
+    "PREFECT_API_AUTH_STRING",
+    "PREFECT_PROFILE",
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+)
+
+
+def isolation_env(home: Path, api_url: str, database: Path | None) -> dict[str, str | None]:
+    """Environment that points Prefect at `home` and `api_url` only (`None` removes a variable)."""
+    env: dict[str, str | None] = dict.fromkeys(_REMOVED_ENV)
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
+            "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+            "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+        }
+    )
+    ca_file = _small_ca_file(home)
+    if ca_file is not None:
+        env["PREFECT_API_SSL_CERT_FILE"] = str(ca_file)
+    if database is not None:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{database}"
+    for service in _SERVICES:
+        env[f"PREFECT_SERVER_SERVICES_{service}_ENABLED"] = "false"
+    return env
+
+
+def _small_ca_file(home: Path) -> Path | None:
+    """A one-certificate CA file for the client's (unused) TLS context.
+
+    Every flow run builds a client whose SSL context loads the whole certifi bundle (~25 ms),
+    although the isolated API is plain HTTP on loopback. One certificate loads in microseconds.
+    """
+    try:
+        import certifi
+    except ImportError:
+        return None
+    bundle = Path(certifi.where()).read_text(encoding="ascii", errors="ignore")
+    end = "-----END CERTIFICATE-----"
+    if end not in bundle:
+        return None
+    start = bundle.index("-----BEGIN CERTIFICATE-----")
+    path = home / "loopback-ca.pem"
+    path.write_text(bundle[start : bundle.index(end) + len(end)] + "\n", encoding="ascii")
+    return path
+
+
+@contextlib.contextmanager
+def patched_environ(updates: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for `None`, remove) environment variables and restore them afterwards."""
+    saved = {name: os.environ.get(name) for name in updates}
+    _apply_environ(updates)
+    try:
+        yield
+    finally:
+        _apply_environ(saved)
+
+
+def _apply_environ(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
+
+
+def template_database(cache_dir: Path | None = None) -> Path:
+    """Path of a migrated database for the installed Prefect version, built once and reused.
+
+    Building runs the migrations and block registration in a subprocess (so nothing of the
+    build's settings stays in this process) under a file lock (so xdist workers build it once).
+    """
+    cache_dir = Path(cache_dir or DEFAULT_TEMPLATE_DIR)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    template = cache_dir / f"template-prefect-{prefect_version()}.db"
+    if template.exists():
+        return template
+    with _file_lock(cache_dir / ".template.lock"):
+        if not template.exists():
+            _build_template(template)
+    return template
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the atomic rename still keeps it safe
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_template(template: Path) -> None:
+    partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
+        env = {**os.environ}
+        _apply_to(env, isolation_env(Path(home), "http://127.0.0.1:1/api", partial))
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest_prefect_flows._template"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BackendError(
+            "Could not build the template Prefect database "
+            f"(prefect {prefect_version()}):\n{result.stderr[-3000:]}\n"
+            "Check that `prefect server` can start in this environment "
+            "(e.g. `python -c 'import prefect.server.api.server'`)."
+        )
+    os.replace(partial, template)
+
+
+def _apply_to(env: dict[str, str], values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+
+
+def remove_stale_temp_dirs(base: Path | None = None) -> list[Path]:
+    """Remove temp dirs left by sessions whose process is gone (SIGKILL, killed xdist worker)."""
+    base = Path(base or tempfile.gettempdir())
+    removed = []
+    for path in base.glob(f"{TEMP_PREFIX}*-*"):
+        pid_text = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _SettingsScope:
+    """Makes a Prefect `Settings` object current, in this context and process-wide."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context: SettingsContext | None = None
+        self._previous_global: SettingsContext | None = None
+
+    def enter(self) -> None:
+        import prefect.context
+        from prefect.context import SettingsContext
+
+        profile = prefect.context.get_settings_context().profile
+        self._context = SettingsContext(profile=profile, settings=self.settings)
+        self._previous_global = prefect.context.GLOBAL_SETTINGS_CONTEXT
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = self._context
+        self._context.__enter__()
+
+    def exit(self) -> None:
+        import prefect.context
+
+        if self._context is None:
+            return
+        with contextlib.suppress(ValueError):  # token made in another context: nothing to reset
+            self._context.__exit__(None, None, None)
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = self._previous_global  # type: ignore[assignment]
+        self._context = None
+
+
+def test_settings() -> Settings:
+    """Settings built from the current (isolating) environment, with the flow heartbeat off.
+
+    The heartbeat cannot be switched off through the environment, so it is set on the object.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
+
+    return Settings().copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+class _Backend:
+    """What both backends share: isolated home, environment and settings, client factories."""
+
+    api_url: str
+    kind: str = "backend"
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        self._base_dir = base_dir
+        self.session_id = uuid.uuid4().hex[:12]
+        self.home = Path()
+        self._tmp: Path | None = None
+        self._env: contextlib.ExitStack | None = None
+        self._scope: _SettingsScope | None = None
+        self._lock = threading.RLock()
+
+    def _environment(self) -> dict[str, str | None]:
+        return isolation_env(self.home, self.api_url, None)
+
+    def _make_home(self) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self._base_dir))
+        self.home = self._tmp / "home"
+        self.home.mkdir()
+
+    def _enter_environment(self) -> None:
+        self._env = contextlib.ExitStack()
+        self._env.enter_context(patched_environ(self._environment()))
+
+    def activate(self) -> None:
+        """Make the backend's settings current in Prefect (imports Prefect; idempotent)."""
+        with self._lock:
+            if self._scope is None:
+                self._scope = _SettingsScope(test_settings())
+                self._scope.enter()
+
+    @property
+    def settings(self) -> Settings:
+        self.activate()
+        assert self._scope is not None
+        return self._scope.settings
+
+    def client(self) -> PrefectClient:
+        """An async `PrefectClient` for this backend (use as `async with`)."""
+        from prefect.client.orchestration import PrefectClient
+
+        self.ensure_started()
+        return PrefectClient(self.api_url)
+
+    def sync_client(self) -> SyncPrefectClient:
+        """A `SyncPrefectClient` for this backend (use as `with`)."""
+        from prefect.client.orchestration import SyncPrefectClient
+
+        self.ensure_started()
+        return SyncPrefectClient(self.api_url)
+
+    def ensure_started(self) -> None:
+        """Block until the backend answers (a no-op for backends that are always up)."""
+
+    def close(self) -> None:
+        if self._scope is not None:
+            self._scope.exit()
+            self._scope = None
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> _Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class IsolatedBackend(_Backend):
+    """A private Prefect API on a loopback port, backed by a copy of a pre-migrated SQLite DB.
+
+    Args:
+        template_dir: where the template database is cached (per Prefect version).
+        base_dir: where the session's temporary directory is made (default: the system temp dir).
+        lazy: start the server on the first connection to its socket (default) instead of now.
+        startup_timeout: seconds to wait for the server to answer.
+    """
+
+    kind = "ephemeral"
+
+    def __init__(
+        self,
+        *,
+        template_dir: Path | None = None,
+        base_dir: Path | None = None,
+        lazy: bool = True,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        super().__init__(base_dir)
+        self._template_dir = template_dir
+        self._lazy = lazy
+        self._startup_timeout = startup_timeout
+        self._sock: socket.socket | None = None
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self.database = Path()
+
+    def __enter__(self) -> IsolatedBackend:
+        remove_stale_temp_dirs(self._base_dir)
+        self._make_home()
+        assert self._tmp is not None
+        self.database = self._tmp / "prefect.db"
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # says TCP, and without it every response waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self.api_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/api"
+        self._enter_environment()
+        if self._lazy:
+            self._wake_r, self._wake_w = os.pipe()
+            self._watcher = threading.Thread(
+                target=self._start_on_first_connection, name="prefect-flows-watcher", daemon=True
+            )
+            self._watcher.start()
+        else:
+            self.ensure_started()
+        return self
+
+    def _environment(self) -> dict[str, str | None]:
+        return isolation_env(self.home, self.api_url, self.database)
+
+    @property
+    def started(self) -> bool:
+        return self._started.is_set()
+
+    def _start_on_first_connection(self) -> None:
+        assert self._sock is not None
+        readable, _, _ = select.select([self._sock, self._wake_r], [], [])
+        if self._sock in readable:
+            self._start_server()
+
+    def ensure_started(self) -> None:
+        if self._sock is None:
+            raise BackendError("The isolated Prefect backend is not open; use it as `with IsolatedBackend():`.")
+        self._start_server()
+        if not self._started.wait(self._startup_timeout):
+            raise BackendError(
+                f"The isolated Prefect backend did not start within {self._startup_timeout:.0f} s."
+            )
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise BackendError(
+                f"The isolated Prefect backend failed to start: {self._failure!r}. "
+                "Run with `-p no:prefect_flows` to compare with plain Prefect."
+            ) from self._failure
+
+    def _start_server(self) -> None:
+        with self._lock:
+            if self._server_thread is not None:
+                return
+            try:
+                shutil.copyfile(template_database(self._template_dir), self.database)
+                self.activate()
+                self._server = self._make_server()
+            except BaseException as exc:
+                self._failure = exc
+                self._started.set()
+                raise
+            self._server_thread = threading.Thread(
+                target=self._serve, name="prefect-flows-server", daemon=True
+            )
+            self._server_thread.start()
+
+    def _make_server(self) -> Any:
+        import uvicorn
+        from prefect.server.api.server import create_app
+
+        app = create_app(settings=self.settings, ephemeral=True, ignore_cache=True)
+        config = uvicorn.Config(app, log_level="error", lifespan="on", timeout_graceful_shutdown=2)
+        return uvicorn.Server(config)
+
+    def _serve(self) -> None:
+        from prefect.context import SettingsContext
+
+        assert self._scope is not None and self._sock is not None
+        watcher = threading.Thread(target=self._mark_started, daemon=True)
+        watcher.start()
+        try:
+            with SettingsContext(profile=self._scope_profile(), settings=self.settings):
+                self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # the server thread must never die silently
+            self._failure = exc
+        finally:
+            self._started.set()
+
+    def _scope_profile(self) -> Any:
+        import prefect.context
+
+        return prefect.context.get_settings_context().profile
+
+    def _mark_started(self) -> None:
+        while not (self._server.started or self._failure is not None):
+            if self._server_thread is not None and not self._server_thread.is_alive():
+                break
+            time.sleep(0.005)
+        self._started.set()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the server thread is running (False before the first start)."""
+        return self._server_thread is not None and self._server_thread.is_alive()
+
+    def stop_server(self) -> None:
+        """Stop the API server; the backend stays open (used to simulate the backend dying)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=10)
+
+    def close(self) -> None:
+        if self._wake_w != -1:
+            os.write(self._wake_w, b"x")
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        self.stop_server()
+        for fd in (self._wake_r, self._wake_w):
+            if fd != -1:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        super().close()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "idle"
+        return f"<IsolatedBackend {self.api_url} {state} home={self.home}>"
+
+
+class RemoteBackend(_Backend):
+    """Runs flows against an existing Prefect server (`prefect_backend = server:<URL>`).
+
+    Home and profile are still temporary; every run is tagged `pytest-prefect-flows:<session id>`
+    (see `session_tag`) so tests only look at their own runs.
+    """
+
+    kind = "server"
+
+    def __init__(self, url: str, *, base_dir: Path | None = None, timeout: float = 5.0) -> None:
+        super().__init__(base_dir)
+        self.api_url = normalise_api_url(url)
+        self._timeout = timeout
+
+    @property
+    def session_tag(self) -> str:
+        return f"pytest-prefect-flows:{self.session_id}"
+
+    def __enter__(self) -> RemoteBackend:
+        self.check_reachable()
+        self._make_home()
+        self._enter_environment()
+        return self
+
+    def check_reachable(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=self._timeout) as response:
+                response.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BackendError(
+                f"prefect_backend = server:{self.api_url} does not answer ({exc}). Start the server "
+                "(`prefect server start`) or use the default `prefect_backend = ephemeral`."
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<RemoteBackend {self.api_url} tag={self.session_tag}>"
+
+
+def normalise_api_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"prefect_backend = server:{url!r} is not an http(s) URL; "
+            "write e.g. `server:http://127.0.0.1:4200/api`."
+        )
+    return url if url.endswith("/api") else f"{url}/api"
+
+
+def parse_backend(value: str) -> tuple[str, str | None]:
+    """Validate a `prefect_backend` value: `ephemeral` or `server:<URL>`."""
+    value = value.strip()
+    if value == "ephemeral":
+        return "ephemeral", None
+    if value.startswith("server:"):
+        return "server", normalise_api_url(value[len("server:") :])
+    raise UsageError(
+        f"prefect_backend = {value!r} is not a backend. Use `ephemeral` (default: an isolated "
+        "local backend) or `server:<URL>` (an existing Prefect server, e.g. server:http://127.0.0.1:4200/api)."
+    )
+
+
+def make_backend(value: str, **kwargs: Any) -> IsolatedBackend | RemoteBackend:
+    kind, url = parse_backend(value)
+    if kind == "server":
+        assert url is not None
+        return RemoteBackend(url, base_dir=kwargs.get("base_dir"))
+    return IsolatedBackend(**kwargs)

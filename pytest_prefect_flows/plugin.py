@@ -1,0 +1,201 @@
+"""pytest wiring: options, markers, hooks and thin fixtures. The engine lives in the other modules.
+
+Loading this module imports no Prefect: everything Prefect-related is imported inside hooks and
+fixtures, and only once a test module has imported Prefect itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_prefect_flows import _options
+
+if TYPE_CHECKING:
+    from pytest_prefect_flows.blocks import FakeBlocks
+    from pytest_prefect_flows.clock import PrefectClock
+    from pytest_prefect_flows.faults import FaultInjector
+    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.recording import RunLog
+    from pytest_prefect_flows.runner import LogView, RunFlow
+
+pytest.register_assert_rewrite("pytest_prefect_flows.assertions")
+
+backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
+run_log_key = pytest.StashKey["RunLog"]()
+options_key = pytest.StashKey["_options.MarkerOptions"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _options.MARKER_HELP)
+    from pytest_prefect_flows.exceptions import BackendError, UsageError
+    from pytest_prefect_flows.harness import make_backend
+
+    backend_value = _options.get(config, "prefect_backend")
+    try:
+        backend = make_backend(backend_value, template_dir=_template_dir(config))
+        backend.__enter__()
+    except (UsageError, BackendError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[backend_key] = backend
+    from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
+
+    config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+
+
+def _template_dir(config: pytest.Config) -> Any:
+    cache = getattr(config, "cache", None)
+    return cache.mkdir("prefect-flows-template") if cache is not None else None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    backend = config.stash.get(backend_key, None)
+    if backend is not None:
+        backend.close()
+        del config.stash[backend_key]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        prefect = version("prefect")
+    except PackageNotFoundError:
+        prefect = "not installed"
+    backend = config.stash.get(backend_key, None)
+    where = "ephemeral (isolated, started on first flow run)" if backend is None or backend.kind == "ephemeral" else backend.api_url
+    return f"prefect-flows: backend {where}, prefect {prefect}"
+
+
+def _prefect_imported() -> bool:
+    return "prefect" in sys.modules
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(pytestconfig: pytest.Config) -> IsolatedBackend | RemoteBackend:
+    """The session's isolated Prefect backend (`.api_url`, `.client()`, `.sync_client()`)."""
+    backend = pytestconfig.stash[backend_key]
+    backend.activate()
+    return backend
+
+
+@pytest.fixture(autouse=True)
+def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Per test, once Prefect is imported: isolated settings, run recording, fast retries."""
+    options = _options.marker_options(request.node)
+    request.node.stash[options_key] = options
+    if not _prefect_imported():
+        yield
+        return
+    from pytest_prefect_flows.runner import test_scope
+
+    backend = request.config.stash[backend_key]
+    with test_scope(backend, options) as run_log:
+        request.node.stash[run_log_key] = run_log
+        yield
+
+
+@pytest.fixture
+def prefect_runs(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunLog:
+    """Every flow run and task run this test started (`.flow_runs`, `.last`, `.task_runs`, `.find`)."""
+    return _run_log(request)
+
+
+def _run_log(request: pytest.FixtureRequest) -> RunLog:
+    run_log = request.node.stash.get(run_log_key, None)
+    if run_log is None:
+        raise pytest.UsageError(
+            "pytest-prefect-flows records runs only once Prefect is imported; "
+            "import prefect (or your flows) at the top of the test module."
+        )
+    return run_log
+
+
+@pytest.fixture
+def run_flow(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunFlow:
+    """`run_flow(flow, *args, **kwargs) -> FlowRunRecord`; never raises for a failed flow."""
+    import prefect  # noqa: F401  (a test asking for run_flow runs flows)
+
+    from pytest_prefect_flows.runner import RunFlow
+
+    return RunFlow(_ensure_scope(request))
+
+
+def _ensure_scope(request: pytest.FixtureRequest) -> RunLog:
+    """The test's run log, entering the test scope now if Prefect was imported by the test itself."""
+    if run_log_key not in request.node.stash:
+        from pytest_prefect_flows.runner import test_scope
+
+        scope = test_scope(request.config.stash[backend_key], request.node.stash[options_key])
+        request.node.stash[run_log_key] = scope.__enter__()
+        request.addfinalizer(lambda: scope.__exit__(None, None, None))
+    return request.node.stash[run_log_key]
+
+
+@pytest.fixture
+def prefect_logs(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> LogView:
+    """Run-logger records of this test's runs (`.messages`, `.records`, `.for_run()`, `.at_level()`)."""
+    import prefect  # noqa: F401
+
+    from pytest_prefect_flows.runner import LogView
+
+    return LogView(_ensure_scope(request))
+
+
+@pytest.fixture
+def fail_task(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[FaultInjector]:
+    """Inject failures into tasks: `fail_task(name, times=N, exc=...)`, `.after(...)`, `.crash(...)`."""
+    from pytest_prefect_flows.faults import FaultInjector
+
+    _ensure_scope(request)
+    options = request.node.stash[options_key]
+    with FaultInjector(check_unused=options.check_unused_faults) as injector:
+        yield injector
+
+
+@pytest.fixture
+def fake_blocks(_prefect_flows_test_scope: None) -> Iterator[FakeBlocks]:
+    """Fake Secrets, variables, blocks and notification sinks, removed after the test."""
+    from pytest_prefect_flows.blocks import FakeBlocks
+
+    with FakeBlocks() as blocks:
+        yield blocks
+
+
+@pytest.fixture
+def prefect_clock(_prefect_flows_test_scope: None) -> Iterator[PrefectClock]:
+    """Freeze and move time as flow code sees it (freezegun), without stalling the engine."""
+    from pytest_prefect_flows.clock import PrefectClock
+
+    with PrefectClock() as clock:
+        yield clock
+
+
+@pytest.fixture
+def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[Any]:
+    """A respx router for the flow's outbound HTTP; the backend's own API traffic passes through."""
+    from pytest_prefect_flows.http import mock_http
+
+    options = request.node.stash[options_key]
+    with mock_http(assert_all_called=options.assert_all_called) as router:
+        yield router
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    run_log = item.stash.get(run_log_key, None)
+    if report.failed and run_log is not None and call.when in ("call", "setup"):
+        from pytest_prefect_flows.runner import format_logs
+
+        text = format_logs(run_log)
+        if text:
+            report.sections.append(("Captured Prefect flow-run logs", text))
+    return report

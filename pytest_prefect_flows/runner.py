@@ -1,0 +1,190 @@
+"""Per-test scope (settings, recording, fast retries) and the `run_flow` / `prefect_logs` helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pytest_prefect_flows.exceptions import UsageError
+from pytest_prefect_flows.recording import FlowRunRecord, RunLog, record_runs
+
+if TYPE_CHECKING:
+    from pytest_prefect_flows._options import MarkerOptions
+    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+
+
+@contextlib.contextmanager
+def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions) -> Iterator[RunLog]:
+    """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries."""
+    backend.activate()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_server_warnings())
+        run_log = stack.enter_context(record_runs())
+        if backend.kind == "ephemeral":
+            stack.enter_context(local_events(run_log))
+        else:
+            from prefect import tags
+
+            stack.enter_context(tags(backend.session_tag))  # type: ignore[union-attr]
+        if options.fast_retries:
+            from pytest_prefect_flows.faults import fast_retries
+
+            stack.enter_context(fast_retries())
+        if options.log_level is not None:
+            stack.enter_context(_run_log_level(int(options.log_level)))
+        if options.timeout:
+            from pytest_prefect_flows.guard import hang_guard
+
+            stack.enter_context(hang_guard(options.timeout, run_log))
+        yield run_log
+
+
+@contextlib.contextmanager
+def _quiet_server_warnings() -> Iterator[None]:
+    """The in-process API server's own warnings are not the test's business."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"prefect\.server(\..*)?$")
+        warnings.filterwarnings("ignore", message=r"Type object .* does not refer to an OperatorClass")
+        yield
+
+
+@contextlib.contextmanager
+def local_events(run_log: RunLog) -> Iterator[None]:
+    """Keep the events the engine emits in this process (`run_log.events`), not on a websocket.
+
+    With the server's task-run recorder off nothing reads them there; sending them costs time.
+    """
+    from prefect.events.worker import EventsWorker
+
+    from pytest_prefect_flows._events import RecordingEventsClient
+
+    RecordingEventsClient.sink = run_log.events
+    EventsWorker.set_client_override(RecordingEventsClient)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            EventsWorker.drain_all(timeout=5)
+        EventsWorker.set_client_override(None)
+        RecordingEventsClient.sink = None
+
+
+@contextlib.contextmanager
+def _run_log_level(level: int) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, saved):
+            logger.setLevel(old)
+
+
+def _require_flow(flow: Any) -> None:
+    from prefect import Flow, Task
+
+    if isinstance(flow, Flow):
+        return
+    if isinstance(flow, Task):
+        raise UsageError(
+            f"run_flow() takes a @flow, got the task {flow.name!r}. Call a task inside a flow, or "
+            "call `task.fn(...)` to test its function directly."
+        )
+    kind = "function" if callable(flow) else type(flow).__name__
+    raise UsageError(
+        f"run_flow() takes a @flow-decorated function, got {kind} {flow!r}. "
+        "Decorate it with `@flow` (from prefect import flow)."
+    )
+
+
+class RunFlow:
+    """`run_flow(flow, *args, **kwargs)`: run a flow (sync or async) and return its record."""
+
+    def __init__(self, run_log: RunLog) -> None:
+        self._run_log = run_log
+
+    def __call__(self, flow: Any, *args: Any, **kwargs: Any) -> FlowRunRecord:
+        _require_flow(flow)
+        state = flow(*args, return_state=True, **kwargs)
+        if inspect.isawaitable(state):
+            from prefect.utilities.asyncutils import run_coro_as_sync
+
+            state = run_coro_as_sync(state)
+        return self._record_for(flow, state)
+
+    async def run_async(self, flow: Any, *args: Any, **kwargs: Any) -> FlowRunRecord:
+        """Await an async flow from an async test and return its record."""
+        _require_flow(flow)
+        state = flow(*args, return_state=True, **kwargs)
+        if inspect.isawaitable(state):
+            state = await state
+        return self._record_for(flow, state)
+
+    def _record_for(self, flow: Any, state: Any) -> FlowRunRecord:
+        flow_run_id = state.state_details.flow_run_id
+        try:
+            record = self._run_log.get(flow_run_id)
+        except KeyError:
+            raise UsageError(
+                f"Flow {flow.name!r} ran (state {state.name}) but its run was not recorded; "
+                "was it started in another process?"
+            ) from None
+        record.state = state
+        return record
+
+    def __repr__(self) -> str:
+        return f"<RunFlow {self._run_log!r}>"
+
+
+class LogView:
+    """Run-logger records of the test's runs, filterable by run and level."""
+
+    def __init__(self, run_log: RunLog, records: list[logging.LogRecord] | None = None) -> None:
+        self._run_log = run_log
+        self._records = records
+
+    @property
+    def records(self) -> list[logging.LogRecord]:
+        return list(self._records) if self._records is not None else self._run_log.all_logs()
+
+    @property
+    def messages(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
+    def for_run(self, run: Any) -> LogView:
+        """Records of one flow run (record or id) or one task run (record)."""
+        if hasattr(run, "task_name"):
+            records = [r for r in self.records if str(getattr(r, "task_run_id", "")) == run.id]
+        else:
+            run_id = str(getattr(run, "id", run))
+            records = [r for r in self.records if str(getattr(r, "flow_run_id", "")) == run_id]
+        return LogView(self._run_log, records)
+
+    def at_level(self, level: int | str) -> LogView:
+        """Records at `level` or above."""
+        number = logging.getLevelName(level) if isinstance(level, str) else level
+        return LogView(self._run_log, [r for r in self.records if r.levelno >= number])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[logging.LogRecord]:
+        return iter(self.records)
+
+    def __repr__(self) -> str:
+        return f"<LogView {len(self)} records>"
+
+
+def format_logs(run_log: RunLog, limit: int = 200) -> str:
+    lines = []
+    for run in run_log.flow_runs:
+        for record in run.logs:
+            lines.append(f"{record.levelname:<8} {run.name} | {record.getMessage()}")
+    return "\n".join(lines[-limit:])
