@@ -41,7 +41,14 @@ if TYPE_CHECKING:
     from prefect.settings import Settings
 
 TEMP_PREFIX = "pytest-prefect-flows-"
-DEFAULT_TEMPLATE_DIR = Path.home() / ".cache" / "pytest-prefect-flows"
+
+
+def default_template_dir() -> Path:
+    """Per-user cache shared by every project and pytester run (the template is per Prefect version)."""
+    override = os.environ.get("PYTEST_PREFECT_FLOWS_CACHE")
+    if override:
+        return Path(override)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-prefect-flows"
 
 _SERVICES = (
     "CANCELLATION_CLEANUP",
@@ -144,7 +151,7 @@ def template_database(cache_dir: Path | None = None) -> Path:
     Building runs the migrations and block registration in a subprocess (so nothing of the
     build's settings stays in this process) under a file lock (so xdist workers build it once).
     """
-    cache_dir = Path(cache_dir or DEFAULT_TEMPLATE_DIR)
+    cache_dir = Path(cache_dir or default_template_dir())
     cache_dir.mkdir(parents=True, exist_ok=True)
     template = cache_dir / f"template-prefect-{prefect_version()}.db"
     if template.exists():

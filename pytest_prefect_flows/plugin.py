@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     backend_value = _options.get(config, "prefect_backend")
     try:
-        backend = make_backend(backend_value, template_dir=_template_dir(config))
+        backend = make_backend(backend_value)
         backend.__enter__()
     except (UsageError, BackendError) as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -48,11 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
-
-
-def _template_dir(config: pytest.Config) -> Any:
-    cache = getattr(config, "cache", None)
-    return cache.mkdir("prefect-flows-template") if cache is not None else None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
