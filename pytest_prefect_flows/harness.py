@@ -50,6 +50,7 @@ def default_template_dir() -> Path:
         return Path(override)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-prefect-flows"
 
+
 _SERVICES = (
     "CANCELLATION_CLEANUP",
     "EVENT_PERSISTER",
@@ -414,7 +415,9 @@ class IsolatedBackend(_Backend):
 
     def ensure_started(self) -> None:
         if self._sock is None:
-            raise BackendError("The isolated Prefect backend is not open; use it as `with IsolatedBackend():`.")
+            raise BackendError(
+                "The isolated Prefect backend is not open; use it as `with IsolatedBackend():`."
+            )
         self._start_server()
         if not self._started.wait(self._startup_timeout):
             raise BackendError(
@@ -449,7 +452,12 @@ class IsolatedBackend(_Backend):
     def _make_server(self) -> Any:
         import uvicorn
         from prefect.server.api.server import create_app
+        from prefect.server.database.configurations import AioSqliteConfiguration
+        from prefect.server.database.dependencies import set_database_config
 
+        # Prefect caches the server's database configuration process-wide on first use; a second
+        # backend in this process (pytester, a restart) must not write to the first one's file.
+        set_database_config(AioSqliteConfiguration(connection_url=f"sqlite+aiosqlite:///{self.database}"))
         app = create_app(settings=self.settings, ephemeral=True, ignore_cache=True)
         config = uvicorn.Config(app, log_level="error", lifespan="on", timeout_graceful_shutdown=2)
         return uvicorn.Server(config)

@@ -1,0 +1,177 @@
+"""Native `prefect_test_harness()` against pytest-prefect-flows' `IsolatedBackend`, in one process.
+
+    python benchmarks/harness.py [--runs 100] [--warmup 3] [--soak 500]
+
+Prints, for each harness: startup seconds (beyond `import prefect`), median per-flow milliseconds for
+a 3-task and a 30-task flow, and the ratios; then runs `--soak` consecutive flows on the isolated
+backend counting client retries on 503 and "database is locked" messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import prefect  # noqa: E402  (timed separately: both harnesses pay it)
+from prefect import flow, task  # noqa: E402
+
+
+@task
+def step(x: int) -> int:
+    return x + 1
+
+
+@flow
+def three_tasks() -> int:
+    return sum(step(i) for i in range(3))
+
+
+@flow
+def thirty_tasks() -> int:
+    return sum(step(i) for i in range(30))
+
+
+class MessageCounter(logging.Handler):
+    """Counts log messages that show the native harness's known failure modes."""
+
+    PATTERNS = {
+        "retry_503": "retryable status code 503",
+        "client_retries": "Another attempt will be made",
+        "database_locked": "database is locked",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.counts = dict.fromkeys(self.PATTERNS, 0)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += repr(record.exc_info[1])
+        for key, pattern in self.PATTERNS.items():
+            if pattern in text:
+                self.counts[key] += 1
+
+
+@contextlib.contextmanager
+def counting_messages() -> Iterator[MessageCounter]:
+    counter = MessageCounter()
+    loggers = [logging.getLogger(), logging.getLogger("prefect"), logging.getLogger("prefect.client")]
+    saved = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(counter)
+    logging.getLogger("prefect.client").setLevel(logging.DEBUG)
+    try:
+        yield counter
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(counter)
+            logger.setLevel(level)
+
+
+def median_ms(fn: Callable[[], Any], runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def measure(
+    harness: Callable[[], contextlib.AbstractContextManager[Any]], args: argparse.Namespace
+) -> dict[str, float]:
+    start = time.perf_counter()
+    with harness():
+        three_tasks()  # the first flow run waits for the server: startup is "until a flow can run"
+        ready = time.perf_counter() - start
+        with counting_messages() as counter:
+            small = median_ms(three_tasks, args.runs, args.warmup)
+            large = median_ms(thirty_tasks, args.runs, args.warmup)
+    return {"startup_s": ready, "three_ms": small, "thirty_ms": large, **counter.counts}
+
+
+@contextlib.contextmanager
+def native() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    from pytest_prefect_flows.harness import IsolatedBackend, template_database
+    from pytest_prefect_flows.recording import record_runs
+    from pytest_prefect_flows.runner import local_events
+
+    template_database()  # warm template cache, as in any session after the first
+    with IsolatedBackend() as backend:
+        backend.activate()
+        with record_runs() as run_log, local_events(run_log):
+            yield
+
+
+def soak(runs: int) -> dict[str, float]:
+    with isolated(), counting_messages() as counter:
+        start = time.perf_counter()
+        for _ in range(runs):
+            three_tasks()
+        elapsed = time.perf_counter() - start
+    return {"runs": runs, "seconds": elapsed, **counter.counts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--soak", type=int, default=500)
+    args = parser.parse_args()
+    logging.getLogger("prefect").setLevel(logging.WARNING)  # same console cost for both
+
+    print(f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {args.runs} runs per flow")
+    # Ours first: it imports Prefect's server module in this process (part of its startup), which
+    # the native harness would otherwise have imported for it.
+    results = {"pytest-prefect-flows": measure(isolated, args)}
+    results["native prefect_test_harness"] = measure(native, args)
+    ours, theirs = results["pytest-prefect-flows"], results["native prefect_test_harness"]
+
+    print()
+    print(
+        "| harness | startup (s) | 3-task flow median (ms) | 30-task flow median (ms) "
+        "| 503 retries | all client retries | db locked |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, row in reversed(results.items()):
+        print(
+            f"| {name} | {row['startup_s']:.2f} | {row['three_ms']:.1f} | {row['thirty_ms']:.1f} "
+            f"| {row['retry_503']:.0f} | {row['client_retries']:.0f} | {row['database_locked']:.0f} |"
+        )
+    print(
+        f"| **ratio (native / ours)** | **{theirs['startup_s'] / ours['startup_s']:.1f}x** "
+        f"| **{theirs['three_ms'] / ours['three_ms']:.1f}x** | **{theirs['thirty_ms'] / ours['thirty_ms']:.1f}x** | | | |"
+    )
+    if args.soak:
+        soaked = soak(args.soak)
+        print()
+        print(
+            f"soak: {soaked['runs']:.0f} consecutive 3-task flow runs on the isolated backend in "
+            f"{soaked['seconds']:.1f} s: {soaked['retry_503']:.0f} client retries on 503 "
+            f"({soaked['client_retries']:.0f} client retries of any kind), "
+            f"{soaked['database_locked']:.0f} 'database is locked' messages"
+        )
+
+
+if __name__ == "__main__":
+    main()
