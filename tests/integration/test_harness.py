@@ -1,0 +1,224 @@
+"""The session backend as users meet it: isolation, laziness, xdist, `server:` backends."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+FLOW_MODULE = """
+from prefect import flow, task
+
+@task
+def double(x):
+    return 2 * x
+
+@flow
+def small(x: int = 3):
+    return double(x)
+"""
+
+
+class DecoyHandler(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def _record(self) -> None:
+        DecoyHandler.hits.append(f"{self.command} {self.path}")
+        self.send_response(500)
+        self.end_headers()
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _record
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def decoy_api() -> Iterator[str]:
+    """A stand-in for the user's production API on loopback; every request is counted."""
+    DecoyHandler.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DecoyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/api"
+    server.shutdown()
+    server.server_close()
+
+
+def test_flow_run_without_fixture_goes_to_isolated_backend(
+    pytester: pytest.Pytester, decoy_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", decoy_api)
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        f"""
+        from prefect.client.orchestration import get_client
+        from prefect.settings import get_current_settings
+        from flows import small
+
+        def test_plain_call():
+            state = small(4, return_state=True)
+            assert state.result() == 8
+            api_url = get_current_settings().api.url
+            assert api_url != {decoy_api!r}
+            assert api_url.startswith("http://127.0.0.1:")
+            with get_client(sync_client=True) as client:
+                stored = client.read_flow_run(state.state_details.flow_run_id)
+            assert stored.state.is_completed()
+        """
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=1)
+    assert DecoyHandler.hits == []
+
+
+def test_session_without_prefect_tests_imports_no_prefect(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            print("prefect imported:", "prefect" in sys.modules)
+        """
+    )
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-s", "-q")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*prefect imported: False*"])
+
+
+def test_each_xdist_worker_gets_its_own_backend(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = tmp_path / "backends.txt"
+    monkeypatch.setenv("BACKENDS_FILE", str(report))
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+        from prefect.settings import get_current_settings
+        from flows import small
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_runs(n, run_flow):
+            record = run_flow(small, n)
+            assert record.result() == 2 * n
+            assert [t.state_name for t in record.task_runs] == ["Completed"]
+            with open(os.environ["BACKENDS_FILE"], "a") as handle:
+                url = get_current_settings().api.url
+                handle.write(f"{os.getpid()} {url} {os.environ['PREFECT_HOME']}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-q")
+    result.assert_outcomes(passed=6)
+    workers = {line.split()[0]: tuple(line.split()[1:]) for line in report.read_text().splitlines()}
+    assert len(workers) == 2, workers  # both worker processes ran tests
+    assert len({url for url, _ in workers.values()}) == 2, workers
+    assert len({home for _, home in workers.values()}) == 2, workers
+
+
+CHILDREN_REPORT = """
+import os, threading
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    me = str(os.getpid())
+    children = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:
+                children.append(stat)
+    threads = sorted(t.name for t in threading.enumerate() if "prefect-flows" in t.name)
+    print("CHILDREN", children, "THREADS", threads)
+"""
+
+
+def test_session_leaves_no_process_or_server_thread(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CHILDREN_REPORT)
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from flows import small
+
+        def test_flow_runs():
+            assert small() == 6
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "-q")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["CHILDREN [] THREADS []"])
+
+
+@pytest.fixture
+def inner_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TMPDIR of the inner session, so its temp dirs can be inspected."""
+    inner = tmp_path / "inner-tmp"
+    inner.mkdir()
+    monkeypatch.setenv("TMPDIR", str(inner))
+    return inner
+
+
+def test_session_removes_its_temp_dirs_also_after_a_failure(
+    pytester: pytest.Pytester, inner_tmpdir: Path
+) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import os
+        from flows import small
+
+        def test_flow_runs():
+            assert small() == 6
+            assert os.environ["PREFECT_HOME"].startswith(os.environ["TMPDIR"])
+
+        def test_failing_flow_test():
+            assert small() == 7
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-q", "-p", "no:cacheprovider", f"--basetemp={inner_tmpdir / 'base'}"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    assert [p.name for p in inner_tmpdir.glob("pytest-prefect-flows-*")] == []
+
+
+def test_server_backend_runs_against_existing_server_with_session_tag(
+    pytester: pytest.Pytester, prefect_harness: object
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    prefect_harness.ensure_started()  # type: ignore[attr-defined]
+    api_url = prefect_harness.api_url  # type: ignore[attr-defined]
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from flows import small
+
+        def test_tagged(run_flow):
+            record = run_flow(small, 5)
+            assert record.result() == 10
+            print("FLOW RUN", record.id)
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "-q", f"--prefect-backend=server:{api_url}")
+    result.assert_outcomes(passed=1)
+    flow_run_id = next(line for line in result.outlines if line.startswith("FLOW RUN")).split()[-1]
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(flow_run_id)
+        tagged = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=list(stored.tags)))
+        )
+    session_tags = [tag for tag in stored.tags if tag.startswith("pytest-prefect-flows:")]
+    assert len(session_tags) == 1, stored.tags
+    assert [run.id for run in tagged] == [stored.id]
