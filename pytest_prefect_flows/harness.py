@@ -409,7 +409,8 @@ class IsolatedBackend(_Backend):
 
     def _start_on_first_connection(self) -> None:
         assert self._sock is not None
-        readable, _, _ = select.select([self._sock, self._wake_r], [], [])
+        sources: list[Any] = [self._sock, self._wake_r]
+        readable, _, _ = select.select(sources, [], [])
         if self._sock in readable:
             self._start_server()
 

@@ -104,7 +104,7 @@ def prefect_runs(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
 
 
 def _run_log(request: pytest.FixtureRequest) -> RunLog:
-    run_log = request.node.stash.get(run_log_key, None)
+    run_log: RunLog | None = request.node.stash.get(run_log_key, None)
     if run_log is None:
         raise pytest.UsageError(
             "pytest-prefect-flows records runs only once Prefect is imported; "
@@ -131,7 +131,8 @@ def _ensure_scope(request: pytest.FixtureRequest) -> RunLog:
         scope = test_scope(request.config.stash[backend_key], request.node.stash[options_key])
         request.node.stash[run_log_key] = scope.__enter__()
         request.addfinalizer(lambda: scope.__exit__(None, None, None))
-    return request.node.stash[run_log_key]
+    run_log: RunLog = request.node.stash[run_log_key]
+    return run_log
 
 
 @pytest.fixture
