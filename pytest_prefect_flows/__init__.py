@@ -9,6 +9,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows.assertions import (
+        assert_cancelled,
+        assert_completed,
+        assert_crashed,
+        assert_failed,
+        assert_logged,
+        assert_retry_delays,
+        assert_state,
+        assert_task_cached,
+        assert_task_completed,
+        assert_task_failed,
+        assert_task_not_run,
+        assert_task_order,
+        assert_task_retried,
+        assert_task_states,
+    )
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
@@ -24,6 +40,20 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.runner import LogView, RunFlow
 
 _EXPORTS: dict[str, str] = {
+    "assert_cancelled": "assertions",
+    "assert_completed": "assertions",
+    "assert_crashed": "assertions",
+    "assert_failed": "assertions",
+    "assert_logged": "assertions",
+    "assert_retry_delays": "assertions",
+    "assert_state": "assertions",
+    "assert_task_cached": "assertions",
+    "assert_task_completed": "assertions",
+    "assert_task_failed": "assertions",
+    "assert_task_not_run": "assertions",
+    "assert_task_order": "assertions",
+    "assert_task_retried": "assertions",
+    "assert_task_states": "assertions",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
     "PrefectFlowsError": "exceptions",

@@ -52,7 +52,7 @@ def _result_of(state: State | None, raise_on_failure: bool) -> Any:
     if state is None:
         raise RuntimeError("This run has no state yet.")
     try:
-        return state.result(raise_on_failure=raise_on_failure, _sync=True)  # type: ignore[call-arg]
+        return state.result(raise_on_failure=raise_on_failure, _sync=True)  # type: ignore[call-overload]
     except TypeError as exc:  # Prefect versions without async dispatch
         if "_sync" not in str(exc):
             raise
@@ -76,6 +76,9 @@ class _RunRecord:
     parameters: dict[str, Any] = field(default_factory=dict)
     history: list[StateEntry] = field(default_factory=list)
     state: State | None = None
+    # attempt number -> the exception that ended an attempt that was retried
+    attempt_exceptions: dict[int, BaseException] = field(default_factory=dict)
+    logs: list[logging.LogRecord] = field(default_factory=list)
 
     @property
     def states(self) -> list[str]:
@@ -116,11 +119,26 @@ class _RunRecord:
         """The run's return value; raises like Prefect when the run failed."""
         return _result_of(self.state, raise_on_failure)
 
+    @property
+    def messages(self) -> list[str]:
+        """The run logger's messages of this run, in order."""
+        return [record.getMessage() for record in self.logs]
+
     def _add(self, state: State, attempt: int) -> None:
+        retried_now = state.name == "AwaitingRetry" or (
+            state.name == "Retrying" and (not self.history or self.history[-1].name != "AwaitingRetry")
+        )
         self.state = state
         self.history.append(
-            StateEntry(state.name, state.type.value, state.timestamp, attempt, state.message)
+            StateEntry(
+                state.name or state.type.value, state.type.value, state.timestamp, attempt, state.message
+            )
         )
+        if retried_now:
+            # The engine proposes these inside the `except` block that caught the attempt's error.
+            handled = sys.exc_info()[1]
+            if handled is not None:
+                self.attempt_exceptions.setdefault(attempt, handled)
 
 
 @dataclass(eq=False)
@@ -159,7 +177,6 @@ class FlowRunRecord(_RunRecord):
     flow: Any = None
     task_runs: list[TaskRunRecord] = field(default_factory=list)
     subflows: list[FlowRunRecord] = field(default_factory=list)
-    logs: list[logging.LogRecord] = field(default_factory=list)
     retry_delays: list[float] = field(default_factory=list)
 
     @property
@@ -167,17 +184,32 @@ class FlowRunRecord(_RunRecord):
         return max(sum(1 for entry in self.history if entry.type == "RUNNING"), 0)
 
     @property
-    def task_names(self) -> list[str]:
-        """Distinct task names in start order."""
-        return list(dict.fromkeys(run.task_name for run in self.task_runs))
+    def all_task_runs(self) -> list[TaskRunRecord]:
+        """Task runs of this flow run and of its subflows (recursively), in start order."""
+        runs = list(self.task_runs)
+        for subflow in self.subflows:
+            runs += subflow.all_task_runs
+        return sorted(runs, key=_first_timestamp)
 
-    def tasks(self, name: str) -> list[TaskRunRecord]:
-        """All runs of a task (by task name, or task object), e.g. mapped runs, in start order."""
-        name = task_name_of(name)
-        runs = [run for run in self.task_runs if name in (run.task_name, run.name)]
+    @property
+    def task_names(self) -> list[str]:
+        """Distinct task names of this run and its subflows, in start order."""
+        return list(dict.fromkeys(run.task_name for run in self.all_task_runs))
+
+    def find_tasks(self, task: Any) -> list[TaskRunRecord]:
+        """Runs of a task (name or task object) here or in subflows; empty if it never ran."""
+        name = task_name_of(task)
+        return [run for run in self.all_task_runs if name in (run.task_name, run.name)]
+
+    def tasks(self, name: Any) -> list[TaskRunRecord]:
+        """All runs of a task (by task name, or task object), e.g. mapped runs, in start order.
+
+        Subflows' task runs count too. An unknown name raises `UnknownTaskError` listing the names.
+        """
+        runs = self.find_tasks(name)
         if not runs:
             raise UnknownTaskError(
-                f"Flow run {self.name!r} ({self.flow_name}) has no task run of {name!r}.\n"
+                f"Flow run {self.name!r} ({self.flow_name}) has no task run of {task_name_of(name)!r}.\n"
                 f"Tasks in this run: {', '.join(self.task_names) or '(none)'}"
             )
         return runs
@@ -188,13 +220,17 @@ class FlowRunRecord(_RunRecord):
         if len(runs) > 1:
             raise UnknownTaskError(
                 f"Task {task_name_of(name)!r} ran {len(runs)} times in flow run {self.name!r} "
-                f"({', '.join(run.name for run in runs)}); use `.tasks(name)` for all of them."
+                f"({', '.join(run.name for run in runs)}); use `.tasks({task_name_of(name)!r})` "
+                "for all of them, or pass one of those records instead of the name."
             )
         return runs[0]
 
-    @property
-    def messages(self) -> list[str]:
-        return [record.getMessage() for record in self.logs]
+    def all_logs(self) -> list[logging.LogRecord]:
+        """Run-logger records of this run and its subflows, in the order they were logged."""
+        records = list(self.logs)
+        for subflow in self.subflows:
+            records += subflow.all_logs()
+        return sorted(records, key=lambda record: record.created)
 
     def timeline(self) -> str:
         from pytest_prefect_flows._timeline import render_timeline
@@ -208,6 +244,10 @@ class FlowRunRecord(_RunRecord):
         )
 
 
+def _first_timestamp(run: _RunRecord) -> dt.datetime:
+    return run.history[0].timestamp if run.history else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
 def task_name_of(task_or_name: Any) -> str:
     """The task name for a task object or a name string."""
     if isinstance(task_or_name, str):
@@ -216,7 +256,8 @@ def task_name_of(task_or_name: Any) -> str:
     if isinstance(name, str):
         return name
     raise UnknownTaskError(
-        f"Expected a task name or a @task object, got {task_or_name!r} ({type(task_or_name).__name__})."
+        f"Expected a task name or a @task object, got {task_or_name!r} "
+        f'({type(task_or_name).__name__}); pass e.g. `"extract"` or the `extract` task itself.'
     )
 
 
@@ -261,7 +302,9 @@ class RunLog:
         return [run for run in self.flow_runs if name in (run.flow_name, run.name)]
 
     def all_logs(self) -> list[logging.LogRecord]:
-        return [record for run in self.flow_runs for record in run.logs]
+        """Run-logger records of every recorded flow run, in the order they were logged."""
+        records = [record for run in self.flow_runs for record in run.logs]
+        return sorted(records, key=lambda record: record.created)
 
     def on_flow_state(self, flow_run_id: str, state: State, engine: Any, parent_id: str | None) -> None:
         with self._lock:
@@ -324,9 +367,10 @@ class RunLog:
         flow_run_id = getattr(record, "flow_run_id", None)
         task_run_id = getattr(record, "task_run_id", None)
         with self._lock:
-            if flow_run_id is None and task_run_id is not None:
-                task_record = self._task_runs.get(str(task_run_id))
-                flow_run_id = task_record.flow_run_id if task_record else None
+            task_record = self._task_runs.get(str(task_run_id)) if task_run_id is not None else None
+            if task_record is not None:
+                task_record.logs.append(record)
+                flow_run_id = flow_run_id or task_record.flow_run_id
             flow_record = self._flow_runs.get(str(flow_run_id))
             if flow_record is not None:
                 flow_record.logs.append(record)
@@ -336,10 +380,11 @@ class RunLog:
 
 
 def _scheduled_delay(state: State) -> float:
-    scheduled = state.state_details.scheduled_time
+    scheduled: dt.datetime | None = state.state_details.scheduled_time
     if scheduled is None:
         return 0.0
-    return round(max((scheduled - state.timestamp).total_seconds(), 0.0), 3)
+    asked_at: dt.datetime = state.timestamp
+    return round(max((scheduled - asked_at).total_seconds(), 0.0), 3)
 
 
 class _Hub:
@@ -390,7 +435,9 @@ class _Hub:
             logging.getLogger(name).removeHandler(self._log_handler)
 
     def _wrap_task_emit(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        def emit_task_run_state_change_event(task_run: Any, initial_state: Any, validated_state: Any, *args: Any, **kwargs: Any) -> Any:
+        def emit_task_run_state_change_event(
+            task_run: Any, initial_state: Any, validated_state: Any, *args: Any, **kwargs: Any
+        ) -> Any:
             from prefect.context import TaskRunContext
 
             context = TaskRunContext.get()

@@ -83,7 +83,7 @@ def _run_log_level(level: int) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, old in zip(loggers, saved):
+        for logger, old in zip(loggers, saved, strict=True):
             logger.setLevel(old)
 
 
@@ -105,26 +105,39 @@ def _require_flow(flow: Any) -> None:
 
 
 class RunFlow:
-    """`run_flow(flow, *args, **kwargs)`: run a flow (sync or async) and return its record."""
+    """`run_flow(flow, *args, **kwargs)`: run a flow (sync or async) and return its record.
+
+    Never raises for a failed, crashed or cancelled flow run: the record says what happened. A
+    `BaseException` that crashed the run (Prefect re-raises those) is caught too, once the run's
+    record holds its `Crashed` state; `KeyboardInterrupt` and pytest's own outcomes pass through.
+    """
 
     def __init__(self, run_log: RunLog) -> None:
         self._run_log = run_log
 
     def __call__(self, flow: Any, *args: Any, **kwargs: Any) -> FlowRunRecord:
         _require_flow(flow)
-        state = flow(*args, return_state=True, **kwargs)
-        if inspect.isawaitable(state):
-            from prefect.utilities.asyncutils import run_coro_as_sync
+        known = len(self._run_log.flow_runs)
+        try:
+            state = flow(*args, return_state=True, **kwargs)
+            if inspect.iscoroutine(state):
+                from prefect.utilities.asyncutils import run_coro_as_sync
 
-            state = run_coro_as_sync(state)
+                state = run_coro_as_sync(state)
+        except BaseException as exc:
+            return self._crashed_record(flow, known, exc)
         return self._record_for(flow, state)
 
     async def run_async(self, flow: Any, *args: Any, **kwargs: Any) -> FlowRunRecord:
         """Await an async flow from an async test and return its record."""
         _require_flow(flow)
-        state = flow(*args, return_state=True, **kwargs)
-        if inspect.isawaitable(state):
-            state = await state
+        known = len(self._run_log.flow_runs)
+        try:
+            state = flow(*args, return_state=True, **kwargs)
+            if inspect.isawaitable(state):
+                state = await state
+        except BaseException as exc:
+            return self._crashed_record(flow, known, exc)
         return self._record_for(flow, state)
 
     def _record_for(self, flow: Any, state: Any) -> FlowRunRecord:
@@ -138,6 +151,19 @@ class RunFlow:
             ) from None
         record.state = state
         return record
+
+    def _crashed_record(self, flow: Any, known: int, exc: BaseException) -> FlowRunRecord:
+        """The record of the run that `exc` ended, if the engine recorded its end; else re-raise."""
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__module__.startswith("_pytest"):
+            raise exc
+        started = [
+            run
+            for run in self._run_log.flow_runs[known:]
+            if run.flow_name == flow.name and run.parent_id is None and run.ended is not None
+        ]
+        if not started:
+            raise exc
+        return started[-1]
 
     def __repr__(self) -> str:
         return f"<RunFlow {self._run_log!r}>"
@@ -159,7 +185,7 @@ class LogView:
         return [record.getMessage() for record in self.records]
 
     def for_run(self, run: Any) -> LogView:
-        """Records of one flow run (record or id) or one task run (record)."""
+        """Records of one flow run (record or id; its task runs included) or one task run (record)."""
         if hasattr(run, "task_name"):
             records = [r for r in self.records if str(getattr(r, "task_run_id", "")) == run.id]
         else:
@@ -168,8 +194,8 @@ class LogView:
         return LogView(self._run_log, records)
 
     def at_level(self, level: int | str) -> LogView:
-        """Records at `level` or above."""
-        number = logging.getLevelName(level) if isinstance(level, str) else level
+        """Records at `level` (a number or a name such as "WARNING") or above."""
+        number = level_number(level)
         return LogView(self._run_log, [r for r in self.records if r.levelno >= number])
 
     def __len__(self) -> int:
@@ -182,9 +208,22 @@ class LogView:
         return f"<LogView {len(self)} records>"
 
 
+def level_number(level: int | str) -> int:
+    """A logging level as a number, from a number or a name (any case); a clear error otherwise."""
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
+        return int(logging.getLevelName(level.upper()))
+    raise UsageError(f'Expected a logging level such as "WARNING" or logging.WARNING, got {level!r}.')
+
+
+def log_line(record: logging.LogRecord) -> str:
+    """`LEVEL    run-name | message`, naming the task run when the record came from one."""
+    run_name = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None) or "?"
+    return f"{record.levelname:<8} {run_name} | {record.getMessage()}"
+
+
 def format_logs(run_log: RunLog, limit: int = 200) -> str:
-    lines = []
-    for run in run_log.flow_runs:
-        for record in run.logs:
-            lines.append(f"{record.levelname:<8} {run.name} | {record.getMessage()}")
+    """The last `limit` run-logger lines of the test's runs, for the failing test's report."""
+    lines = [log_line(record) for record in run_log.all_logs()]
     return "\n".join(lines[-limit:])

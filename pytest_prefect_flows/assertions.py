@@ -1,0 +1,575 @@
+"""Assertion helpers over run records: final states, task states and attempts, order, retries, logs.
+
+Each takes the `FlowRunRecord` that `run_flow(...)` returns (or one from `prefect_runs`), or a Prefect
+`State` where that makes sense, and a task as a task object or its name. A failure raises
+`AssertionError` whose message reads on its own (also under `--assert=plain`): what was expected,
+what happened, the exception and last log lines of the task runs concerned, and the run's timeline.
+A task name the run does not contain raises `UnknownTaskError` listing the names it does contain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import types
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from prefect.client.schemas.objects import State, StateType
+
+from pytest_prefect_flows.exceptions import UnknownTaskError, UsageError
+from pytest_prefect_flows.recording import HUB, FlowRunRecord, TaskRunRecord, _RunRecord, task_name_of
+from pytest_prefect_flows.runner import level_number, log_line
+
+__all__ = [
+    "assert_cancelled",
+    "assert_completed",
+    "assert_crashed",
+    "assert_failed",
+    "assert_logged",
+    "assert_retry_delays",
+    "assert_state",
+    "assert_task_cached",
+    "assert_task_completed",
+    "assert_task_failed",
+    "assert_task_not_run",
+    "assert_task_order",
+    "assert_task_retried",
+    "assert_task_states",
+]
+
+LOG_LINES = 5  # last log lines shown per task run concerned
+MAX_FOCUS = 3  # task runs whose exception and logs a message shows
+HINT = "More: run.timeline(), run.task(name).states, run.logs, or the prefect_logs fixture."
+
+
+# --- run-level states -------------------------------------------------------------------------
+
+
+def assert_completed(run: FlowRunRecord | TaskRunRecord | State) -> None:
+    """The run ended in a Completed-type state (`Completed`, `Cached`, ...)."""
+    __tracebackhide__ = True
+    _expect_type("assert_completed", run, StateType.COMPLETED)
+
+
+def assert_failed(
+    run: FlowRunRecord | TaskRunRecord | State,
+    exc: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    match: str | re.Pattern[str] | None = None,
+) -> None:
+    """The run Failed; with `exc`, its exception is an instance of it; with `match`, its text matches."""
+    __tracebackhide__ = True
+    subject = _Subject.of(run, "assert_failed")
+    _expect_type("assert_failed", subject, StateType.FAILED)
+    _expect_exception("assert_failed", subject, exc, match)
+
+
+def assert_crashed(run: FlowRunRecord | TaskRunRecord | State) -> None:
+    """The run Crashed (interrupted by a `BaseException`, as a killed process would be)."""
+    __tracebackhide__ = True
+    _expect_type("assert_crashed", run, StateType.CRASHED)
+
+
+def assert_cancelled(run: FlowRunRecord | TaskRunRecord | State) -> None:
+    """The run was Cancelled."""
+    __tracebackhide__ = True
+    _expect_type("assert_cancelled", run, StateType.CANCELLED)
+
+
+def assert_state(run_or_task: FlowRunRecord | TaskRunRecord | State, expected: str | StateType) -> None:
+    """The final state has this name (e.g. "Cached", "TimedOut"; any case) or this `StateType`."""
+    __tracebackhide__ = True
+    subject = _Subject.of(run_or_task, "assert_state")
+    if isinstance(expected, StateType):
+        _expect_type("assert_state", subject, expected)
+        return
+    if not isinstance(expected, str):
+        raise UsageError(
+            f'assert_state() takes a state name such as "Completed" or a StateType, got {expected!r}.'
+        )
+    if (subject.state_name or "").lower() != expected.lower():
+        subject.fail(
+            f"Expected {subject.label} to be in state {expected!r}; it is {subject.state_name!r}.",
+            expected,
+            subject.state_text,
+        )
+
+
+# --- task runs --------------------------------------------------------------------------------
+
+
+def assert_task_completed(run: FlowRunRecord | State, task: Any) -> None:
+    """Every run of the task (one, or all its mapped runs) ended in a Completed-type state."""
+    __tracebackhide__ = True
+    flow_run = _flow_record(run, "assert_task_completed")
+    runs = _task_runs(flow_run, task)
+    unfinished = [task_run for task_run in runs if task_run.state_type != StateType.COMPLETED.value]
+    if unfinished:
+        listing = "; ".join(f"{task_run.name}: {_state_text(task_run.state)}" for task_run in unfinished)
+        _fail(
+            f"{len(unfinished)} of {len(runs)} run(s) of task {task_name_of(task)!r} did not complete.",
+            [("expected", "Completed"), ("actual", listing)],
+            flow_run,
+            unfinished,
+        )
+
+
+def assert_task_failed(
+    run: FlowRunRecord | State,
+    task: Any,
+    exc: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    match: str | re.Pattern[str] | None = None,
+) -> None:
+    """The task's run Failed (after any retries); `exc`/`match` check its exception."""
+    __tracebackhide__ = True
+    flow_run = _flow_record(run, "assert_task_failed")
+    subject = _Subject(_task_run(flow_run, task), flow_run)
+    _expect_type("assert_task_failed", subject, StateType.FAILED)
+    _expect_exception("assert_task_failed", subject, exc, match)
+
+
+def assert_task_retried(run: FlowRunRecord | State, task: Any, times: int | None = None) -> None:
+    """The task's run was retried `times` times (`attempts == times + 1`); without `times`, at least once."""
+    __tracebackhide__ = True
+    if times is not None and (not isinstance(times, int) or times < 0):
+        raise UsageError(f"assert_task_retried(times=...) takes a number of retries >= 0, got {times!r}.")
+    flow_run = _flow_record(run, "assert_task_retried")
+    task_run = _task_run(flow_run, task)
+    if (task_run.retries == times) if times is not None else task_run.retries > 0:
+        return
+    expected = "at least 1 retry" if times is None else f"{times} retry(s) ({times + 1} attempt(s))"
+    _fail(
+        f"Task run {task_run.name!r} ({task_run.task_name}) was retried {task_run.retries} time(s).",
+        [
+            ("expected", expected),
+            ("actual", f"{task_run.retries} retry(s) ({task_run.attempts} attempt(s))"),
+            ("states", " -> ".join(task_run.states)),
+        ],
+        flow_run,
+        [task_run],
+    )
+
+
+def assert_task_not_run(run: FlowRunRecord | State, task: Any) -> None:
+    """No run of the task started in this flow run (or its subflows)."""
+    __tracebackhide__ = True
+    flow_run = _flow_record(run, "assert_task_not_run")
+    runs = flow_run.find_tasks(task)
+    if not runs:
+        _check_task_exists(flow_run, task)
+        return
+    listing = "; ".join(f"{task_run.name}: {_state_text(task_run.state)}" for task_run in runs)
+    _fail(
+        f"Task {task_name_of(task)!r} ran {len(runs)} time(s).",
+        [("expected", "no run"), ("actual", listing)],
+        flow_run,
+        runs,
+    )
+
+
+def assert_task_states(run: FlowRunRecord | State, task: Any, expected: Sequence[str]) -> None:
+    """The task's run passed through exactly these state names, in order."""
+    __tracebackhide__ = True
+    if isinstance(expected, str) or not all(isinstance(name, str) for name in expected):
+        raise UsageError(
+            f'assert_task_states() takes a list of state names such as ["Pending", "Running", '
+            f'"Completed"], got {expected!r}.'
+        )
+    flow_run = _flow_record(run, "assert_task_states")
+    task_run = _task_run(flow_run, task)
+    if task_run.states == list(expected):
+        return
+    _fail(
+        f"Task run {task_run.name!r} ({task_run.task_name}) went through other states.",
+        [
+            ("expected", " -> ".join(expected)),
+            ("actual", " -> ".join(task_run.states)),
+            ("differs at", _first_difference(list(expected), task_run.states)),
+        ],
+        flow_run,
+        [task_run],
+    )
+
+
+def assert_task_order(run: FlowRunRecord | State, tasks: Sequence[Any]) -> None:
+    """Each task's runs all started after every run of the previous task had completed."""
+    __tracebackhide__ = True
+    if isinstance(tasks, str) or len(tasks) < 2:
+        raise UsageError(f"assert_task_order() takes a list of at least two tasks, got {tasks!r}.")
+    flow_run = _flow_record(run, "assert_task_order")
+    origin = flow_run.history[0].timestamp if flow_run.history else None
+    for before, after in itertools.pairwise(tasks):
+        first, then = _task_runs(flow_run, before), _task_runs(flow_run, after)
+        unfinished = [task_run for task_run in first if task_run.state_type != StateType.COMPLETED.value]
+        if unfinished:
+            _fail(
+                f"Task {task_name_of(before)!r} did not complete, so {task_name_of(after)!r} "
+                "cannot have started after it completed.",
+                [
+                    ("expected", f"{task_name_of(before)} Completed"),
+                    ("actual", _state_text(unfinished[0].state)),
+                ],
+                flow_run,
+                unfinished,
+            )
+        completed_at = max(task_run.ended for task_run in first if task_run.ended is not None)
+        started = [task_run.started for task_run in then if task_run.started is not None]
+        if started and min(started) < completed_at:
+            _fail(
+                f"Task {task_name_of(after)!r} started before {task_name_of(before)!r} completed.",
+                [
+                    ("expected", f"{task_name_of(after)} starts after {task_name_of(before)} completed"),
+                    (
+                        "actual",
+                        f"{task_name_of(after)} started at {_offset(min(started), origin)}, "
+                        f"{task_name_of(before)} completed at {_offset(completed_at, origin)}",
+                    ),
+                ],
+                flow_run,
+                [],
+            )
+
+
+def assert_retry_delays(
+    run: FlowRunRecord | State, task: Any, expected: Sequence[float], tolerance: float = 0.05
+) -> None:
+    """The task's run asked for these delays (seconds) before its retries, within `tolerance`."""
+    __tracebackhide__ = True
+    if isinstance(expected, (str, bytes)) or not all(
+        isinstance(delay, (int, float)) and not isinstance(delay, bool) for delay in expected
+    ):
+        raise UsageError(f"assert_retry_delays() takes a list of seconds such as [1, 5], got {expected!r}.")
+    flow_run = _flow_record(run, "assert_retry_delays")
+    task_run = _task_run(flow_run, task)
+    actual = task_run.retry_delays
+    if len(actual) == len(expected) and all(
+        abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)
+    ):
+        return
+    _fail(
+        f"Task run {task_run.name!r} ({task_run.task_name}) asked for other retry delays.",
+        [
+            ("expected", f"{[float(delay) for delay in expected]} seconds (tolerance {tolerance}s)"),
+            ("actual", f"{actual} seconds over {task_run.attempts} attempt(s)"),
+        ],
+        flow_run,
+        [task_run],
+    )
+
+
+def assert_task_cached(run: FlowRunRecord | State, task: Any) -> None:
+    """The task's run took its result from the cache (final state `Cached`)."""
+    __tracebackhide__ = True
+    flow_run = _flow_record(run, "assert_task_cached")
+    task_run = _task_run(flow_run, task)
+    if task_run.cached:
+        return
+    _fail(
+        f"Task run {task_run.name!r} ({task_run.task_name}) did not come from the cache.",
+        [
+            ("expected", "Cached"),
+            ("actual", f"{_state_text(task_run.state)} (states: {' -> '.join(task_run.states)})"),
+            (
+                "note",
+                "a run is Cached when an earlier run stored a result under the same cache key "
+                "(cache_policy / cache_key_fn) and that result can still be read",
+            ),
+        ],
+        flow_run,
+        [task_run],
+    )
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+def assert_logged(
+    run: FlowRunRecord | TaskRunRecord | State, pattern: str | re.Pattern[str], level: int | str | None = None
+) -> None:
+    """A run-logger line of the run (its tasks and subflows included) matches the regex `pattern`.
+
+    With `level` ("WARNING", logging.WARNING, ...), only lines logged at exactly that level count.
+    """
+    __tracebackhide__ = True
+    regex = _regex(pattern, "assert_logged")
+    subject = _Subject.of(run, "assert_logged")
+    number = None if level is None else level_number(level)
+    records = subject.logs()
+    candidates = [record for record in records if number is None or record.levelno == number]
+    if any(regex.search(record.getMessage()) for record in candidates):
+        return
+    where = "" if number is None else f" at level {_level_name(number)}"
+    shown = candidates[-20:] or records[-20:]
+    listing = "\n".join(f"    {log_line(record)}" for record in shown) or "    (none)"
+    subject.fail(
+        f"No log line of {subject.label}{where} matches {regex.pattern!r}.",
+        f"a line{where} matching {regex.pattern!r}",
+        f"{len(candidates)} line(s){where} of {len(records)}, none matching; "
+        f"last {'ones' if candidates else 'lines'}:\n{listing}",
+        focus=[],
+    )
+
+
+# --- subjects and messages --------------------------------------------------------------------
+
+
+class _Subject:
+    """What a run-level helper looks at: a flow run, a task run or a bare State, with its flow run."""
+
+    def __init__(self, record: _RunRecord | None, flow_run: FlowRunRecord | None, state: State | None = None):
+        self.record = record
+        self.flow_run = flow_run
+        self.state = record.state if record is not None else state
+
+    @classmethod
+    def of(cls, value: Any, helper: str) -> _Subject:
+        if isinstance(value, _Subject):
+            return value
+        if isinstance(value, FlowRunRecord):
+            return cls(value, value)
+        if isinstance(value, TaskRunRecord):
+            return cls(value, _recorded_flow_run(value.flow_run_id))
+        if isinstance(value, State):
+            details = value.state_details
+            task_run = _recorded_task_run(details.task_run_id)
+            if task_run is not None:
+                return cls(task_run, _recorded_flow_run(task_run.flow_run_id), value)
+            flow_run = _recorded_flow_run(details.flow_run_id)
+            return cls(flow_run, flow_run, value) if flow_run is not None else cls(None, None, value)
+        raise UsageError(
+            f"{helper}() takes a FlowRunRecord (from run_flow(...) or prefect_runs), a TaskRunRecord "
+            f"or a Prefect State, got {type(value).__name__} {value!r}."
+        )
+
+    @property
+    def label(self) -> str:
+        if isinstance(self.record, TaskRunRecord):
+            return f"task run {self.record.name!r} ({self.record.task_name})"
+        if isinstance(self.record, FlowRunRecord):
+            return f"flow run {self.record.name!r} ({self.record.flow_name})"
+        return "the state's run"
+
+    @property
+    def state_name(self) -> str | None:
+        return self.state.name if self.state is not None else None
+
+    @property
+    def state_text(self) -> str:
+        return _state_text(self.state)
+
+    @property
+    def exception(self) -> BaseException | None:
+        if self.record is not None:
+            return self.record.exception
+        from pytest_prefect_flows.recording import _exception_of
+
+        return _exception_of(self.state)
+
+    def logs(self) -> list[Any]:
+        if isinstance(self.record, FlowRunRecord):
+            return self.record.all_logs()
+        return list(self.record.logs) if self.record is not None else []
+
+    def fail(
+        self, headline: str, expected: str, actual: str, focus: list[TaskRunRecord] | None = None
+    ) -> NoReturn:
+        __tracebackhide__ = True
+        details = [("expected", expected), ("actual", actual)]
+        if isinstance(self.record, TaskRunRecord):
+            focus = [self.record] if focus is None else focus
+        elif focus is None:
+            details.append(("exception", _exception_text(self.exception)))
+            focus = _failing_tasks(self.flow_run)
+        _fail(headline, details, self.flow_run, focus)
+
+
+def _expect_type(helper: str, run: Any, expected: StateType) -> None:
+    __tracebackhide__ = True
+    subject = _Subject.of(run, helper)
+    if subject.state is not None and subject.state.type == expected:
+        return
+    wanted = expected.value.capitalize()
+    actual = subject.state.type.value.capitalize() if subject.state is not None else "without a state"
+    subject.fail(f"Expected {subject.label} to be {wanted}; it is {actual}.", wanted, subject.state_text)
+
+
+def _expect_exception(helper: str, subject: _Subject, exc: Any, match: Any) -> None:
+    __tracebackhide__ = True
+    if exc is not None and not _is_exception_type(exc):
+        raise UsageError(f"{helper}(exc=...) takes an exception class (or tuple of them), got {exc!r}.")
+    regex = _regex(match, helper) if match is not None else None
+    error = subject.exception
+    if exc is not None and not isinstance(error, exc):
+        subject.fail(
+            f"{subject.label} failed with another exception.",
+            _exc_names(exc),
+            _exception_text(error),
+            focus=None,
+        )
+    if regex is not None and (error is None or not regex.search(str(error))):
+        subject.fail(
+            f"{subject.label} failed, but its exception does not match {regex.pattern!r}.",
+            f"exception matching {regex.pattern!r}",
+            _exception_text(error),
+        )
+
+
+def _fail(
+    headline: str, details: list[tuple[str, str]], flow_run: FlowRunRecord | None, focus: list[TaskRunRecord]
+) -> NoReturn:
+    __tracebackhide__ = True
+    width = max(len(key) for key, _ in details) + 1
+    lines = [headline, *(f"  {key + ':':<{width}} {value}" for key, value in details)]
+    for task_run in focus[:MAX_FOCUS]:
+        lines += _task_section(task_run)
+    if len(focus) > MAX_FOCUS:
+        lines.append(f"... and {len(focus) - MAX_FOCUS} more task run(s)")
+    if flow_run is not None:
+        lines.append(flow_run.timeline())
+    lines.append(HINT)
+    raise AssertionError("\n".join(lines))
+
+
+def _task_section(task_run: TaskRunRecord) -> list[str]:
+    lines = [
+        f"Task run {task_run.name!r} ({task_run.task_name}): {_state_text(task_run.state)} "
+        f"after {task_run.attempts} attempt(s)"
+    ]
+    error = task_run.exception
+    if error is not None:
+        lines.append(f"  exception: {_exception_text(error)}")
+    if task_run.logs:
+        lines.append(f"  last log lines of {task_run.name}:")
+        lines += [f"    {log_line(record)}" for record in task_run.logs[-LOG_LINES:]]
+    return lines
+
+
+def _failing_tasks(flow_run: FlowRunRecord | None) -> list[TaskRunRecord]:
+    if flow_run is None:
+        return []
+    return [run for run in flow_run.all_task_runs if run.state_type in ("FAILED", "CRASHED", "CANCELLED")]
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def _flow_record(run: Any, helper: str) -> FlowRunRecord:
+    subject = _Subject.of(run, helper)
+    if isinstance(subject.record, FlowRunRecord):
+        return subject.record
+    raise UsageError(
+        f"{helper}() needs the flow run's record to find its task runs, got {run!r}. Pass the "
+        "FlowRunRecord that run_flow(...) returns (or prefect_runs.last)."
+    )
+
+
+def _task_runs(flow_run: FlowRunRecord, task: Any) -> list[TaskRunRecord]:
+    if isinstance(task, TaskRunRecord):
+        return [task]
+    return flow_run.tasks(task)
+
+
+def _task_run(flow_run: FlowRunRecord, task: Any) -> TaskRunRecord:
+    if isinstance(task, TaskRunRecord):
+        return task
+    return flow_run.task(task)
+
+
+def _recorded_flow_run(flow_run_id: Any) -> FlowRunRecord | None:
+    for run_log in HUB.listeners:
+        try:
+            return run_log.get(flow_run_id)
+        except KeyError:
+            continue
+    return None
+
+
+def _recorded_task_run(task_run_id: Any) -> TaskRunRecord | None:
+    if task_run_id is None:
+        return None
+    for run_log in HUB.listeners:
+        for task_run in run_log.task_runs:
+            if task_run.id == str(task_run_id):
+                return task_run
+    return None
+
+
+def _check_task_exists(flow_run: FlowRunRecord, task: Any) -> None:
+    """A task name that neither ran nor is defined next to the flow is most likely a typo."""
+    if not isinstance(task, str):
+        return
+    known = _defined_task_names(flow_run)
+    if known and task not in known:
+        raise UnknownTaskError(
+            f"assert_task_not_run(): no task named {task!r} ran in flow run {flow_run.name!r}, and none "
+            "is defined in the flow's module.\n"
+            f"Tasks in this run: {', '.join(flow_run.task_names) or '(none)'}\n"
+            f"Tasks the flow's module defines: {', '.join(sorted(known))}\n"
+            "Pass the task object instead of its name to skip this check."
+        )
+
+
+def _defined_task_names(flow_run: FlowRunRecord) -> set[str]:
+    from prefect import Task
+
+    names: set[str] = set()
+    flows = [flow_run, *flow_run.subflows]
+    for namespace in (getattr(getattr(run.flow, "fn", None), "__globals__", {}) for run in flows):
+        for value in list(namespace.values()):
+            members = vars(value).values() if isinstance(value, types.ModuleType) else [value]
+            names.update(member.name for member in members if isinstance(member, Task))
+    return names
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def _state_text(state: State | None) -> str:
+    if state is None:
+        return "(no state recorded)"
+    name = state.name or state.type.value
+    return f"{name}({state.message!r})" if state.message else name
+
+
+def _exception_text(error: BaseException | None) -> str:
+    return "(none)" if error is None else f"{type(error).__name__}: {error}"
+
+
+def _exc_names(exc: Any) -> str:
+    classes = exc if isinstance(exc, tuple) else (exc,)
+    return " or ".join(cls.__name__ for cls in classes)
+
+
+def _is_exception_type(exc: Any) -> bool:
+    classes = exc if isinstance(exc, tuple) else (exc,)
+    return all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in classes)
+
+
+def _regex(pattern: Any, helper: str) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str):
+        raise UsageError(f"{helper}() takes a regular expression string as pattern, got {pattern!r}.")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"{helper}(): {pattern!r} is not a valid regular expression ({exc}).") from None
+
+
+def _level_name(number: int) -> str:
+    import logging
+
+    return logging.getLevelName(number)
+
+
+def _first_difference(expected: list[str], actual: list[str]) -> str:
+    for index, (want, got) in enumerate(zip(expected, actual, strict=False)):
+        if want != got:
+            return f"position {index}: expected {want!r}, got {got!r}"
+    shorter, longer = sorted((expected, actual), key=len)
+    which = "expected" if longer is expected else "actual"
+    return f"position {len(shorter)}: {which} goes on with {longer[len(shorter)]!r}"
+
+
+def _offset(moment: Any, origin: Any) -> str:
+    return f"+{(moment - origin).total_seconds():.3f}s" if origin is not None else str(moment)
