@@ -1,10 +1,210 @@
-"""pytest hooks of flow coverage (registered by `plugin.pytest_configure`)."""
+"""pytest hooks of flow coverage (registered by `plugin.pytest_configure`).
+
+Discovery and the import check run at session start (on the controller; workers only discover, to
+measure line coverage); each test's runs are collected after its teardown; gates, reports and the
+exit status are settled in `pytest_sessionfinish`. Under xdist each worker sends its collected data
+through `config.workeroutput` and the controller merges it in `pytest_testnodedown`.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from pytest_prefect_flows import _options
+from pytest_prefect_flows.coverage.collector import Collector
+from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Discovery, discover
+from pytest_prefect_flows.coverage.gates import GateResult, Problem
+
+WORKER_OUTPUT_KEY = "prefect_flow_coverage"
 
 
 class FlowCoveragePlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.collector = Collector()
+        self.discovery: Discovery | None = None
+        self.problems: list[Problem] | None = None
+        self.gates: list[GateResult] = []
+        self.report: dict[str, Any] | None = None
+        self.written: list[str] = []
+        self._outcome: dict[str, str] = {}
+        self._is_worker = hasattr(config, "workerinput")
+        if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
+            config.pluginmanager.register(
+                _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        flow_paths = _options.get(self.config, "prefect_flow_paths")
+        self._check_needs_flow_paths(flow_paths)
+        if not flow_paths:
+            return
+        from pytest_prefect_flows.exceptions import UsageError
+
+        exclude = [*DEFAULT_EXCLUDE, *self.config.getini("python_files")]
+        try:
+            self.discovery = discover(flow_paths, self.config.rootpath, exclude)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if self.config.getoption("prefect_check_imports") and not self._is_worker:
+            from pytest_prefect_flows.coverage.gates import check_imports
+
+            self.problems = check_imports(self.discovery)
+
+    def _check_needs_flow_paths(self, flow_paths: list[str]) -> None:
+        if flow_paths:
+            return
+        wanted = [
+            flag
+            for flag, value in (
+                ("--prefect-check-imports", self.config.getoption("prefect_check_imports")),
+                ("--prefect-cov-fail-under", _options.get(self.config, "prefect_cov_fail_under")),
+            )
+            if value
+        ]
+        if wanted:
+            raise pytest.UsageError(
+                f"{' and '.join(wanted)} need prefect_flow_paths to know which flows and tasks exist; "
+                'set it in [tool.pytest.ini_options] (e.g. prefect_flow_paths = ["my_flows"]) or pass '
+                "--prefect-flow-paths=my_flows."
+            )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
+        from pytest_prefect_flows.plugin import run_log_key
+
+        self._outcome[item.nodeid] = "passed"
+        try:
+            return (yield)
+        finally:
+            outcome = self._outcome.pop(item.nodeid)
+            run_log = item.stash.get(run_log_key, None)
+            if run_log is not None:
+                self.collector.add_test(item.nodeid, outcome, run_log)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self._outcome:
+            return  # a report from an xdist worker: the worker collects that test
+        if report.failed:
+            self._outcome[report.nodeid] = "failed"
+        elif report.skipped and self._outcome[report.nodeid] == "passed":
+            self._outcome[report.nodeid] = "skipped"
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[Any]:
+        # Innermost wrapper: coverage.py (pytest-cov) is still measuring when this resumes.
+        try:
+            return (yield)
+        finally:
+            if self.discovery is not None:
+                self.collector.remember_definitions([*self.discovery.flows, *self.discovery.tasks])
+            self.collector.measure_lines()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._is_worker:
+            output = self.config.workeroutput  # type: ignore[attr-defined]
+            output[WORKER_OUTPUT_KEY] = json.dumps(self.collector.to_data())
+            return
+        if not self._has_anything_to_report():
+            return
+        self.gates = self._run_gates()
+        from pytest_prefect_flows.coverage.report import build_report
+
+        self.report = build_report(
+            self.collector, self.discovery, self.gates, self.problems, self.config.rootpath
+        )
+        self._write_files(self.report)
+        session.exitstatus = self._exit_status(pytest.ExitCode(session.exitstatus))
+
+    def _has_anything_to_report(self) -> bool:
+        return bool(self.discovery is not None or self.collector.tests)
+
+    def _run_gates(self) -> list[GateResult]:
+        from pytest_prefect_flows.coverage import gates
+
+        results = []
+        usage = self.collector.usage()
+        threshold = _options.get(self.config, "prefect_cov_fail_under")
+        if threshold and self.discovery is not None:
+            results.append(gates.cov_fail_under(self.discovery.tasks, usage, threshold))
+        if _options.get(self.config, "prefect_require_retry_tested"):
+            tasks = (
+                self.discovery.tasks if self.discovery else [u for u in usage.values() if u.kind == "task"]
+            )
+            results.append(gates.require_retry_tested(tasks, usage))
+        return results
+
+    def _exit_status(self, status: pytest.ExitCode) -> pytest.ExitCode:
+        """Failed gates or import problems fail a session that would otherwise pass.
+
+        `--prefect-check-imports` with no tests collected is a run of the check alone: it exits 0
+        when the check passes instead of pytest's 5 ("no tests collected").
+        """
+        failed = bool(self.problems) or any(not gate.passed for gate in self.gates)
+        if failed and status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            return pytest.ExitCode.TESTS_FAILED
+        if not failed and self.problems is not None and status == pytest.ExitCode.NO_TESTS_COLLECTED:
+            return pytest.ExitCode.OK
+        return status
+
+    def _write_files(self, report: dict[str, Any]) -> None:
+        from pytest_prefect_flows.coverage.html_report import write_html
+        from pytest_prefect_flows.coverage.report import write_json
+
+        writers = {"json": write_json, "html": write_html}
+        for spec in _options.get(self.config, "prefect_report"):
+            kind, _, target = spec.partition(":")
+            if kind in writers:
+                path = Path(self.config.invocation_params.dir, target)
+                writers[kind](report, path)
+                self.written.append(f"{kind} report written to {path}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is None:
+            return
+        from pytest_prefect_flows.coverage.report import gate_line, render_term
+
+        write = terminalreporter.write_line
+        if "term" in _options.get(self.config, "prefect_report"):
+            terminalreporter.write_sep("-", "prefect flow coverage")
+            render_term(self.report, write, verbose=self.config.get_verbosity() > 0)
+        elif self.gates:
+            terminalreporter.write_sep("-", "prefect flow coverage gates")
+            for gate in self.report["gates"]:
+                write(gate_line(gate))
+        self._write_import_check(terminalreporter)
+        for line in self.written:
+            write(line)
+
+    def _write_import_check(self, terminalreporter: Any) -> None:
+        if self.problems is None or self.discovery is None:
+            return
+        modules, flows = len(self.discovery.modules), len(self.discovery.flows)
+        if not self.problems:
+            terminalreporter.write_sep("-", "prefect import check passed")
+            terminalreporter.write_line(
+                f"{modules} modules imported, {flows} flows built their parameter schema and a deployment"
+            )
+            return
+        terminalreporter.write_sep("=", f"prefect import check: {len(self.problems)} problems", red=True)
+        for problem in self.problems:
+            terminalreporter.write_line(f"FAILED {problem}", red=True)
+
+
+class _XdistControllerHooks:
+    """Registered only when xdist is loaded: merges what each worker collected."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        data = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        if data:
+            self.collector.merge(json.loads(data))

@@ -1,0 +1,181 @@
+"""The flow-coverage report: one JSON-able dict (`build_report`), rendered as term, json or html.
+
+The dict's shape is the documented `json:` schema (`schema.json` next to this module,
+`docs/coverage.md`); bump `SCHEMA_VERSION` on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_prefect_flows.coverage.collector import REPORTED_STATES, Collector, Usage, iter_runs
+from pytest_prefect_flows.coverage.discovery import Definition, Discovery
+from pytest_prefect_flows.coverage.gates import GateResult, Problem
+from pytest_prefect_flows.coverage.lines import percent
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+
+def build_report(
+    collector: Collector,
+    discovery: Discovery | None,
+    gates: list[GateResult],
+    problems: list[Problem] | None,
+    rootdir: Path,
+) -> dict[str, Any]:
+    """Everything the session found, as the documented JSON structure."""
+    usage = collector.usage()
+    known = discovery.by_key() if discovery else {}
+    items = [_item(key, known.get(key), usage.get(key), collector, rootdir) for key in _keys(known, usage)]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "flow_paths": discovery.paths if discovery else [],
+        "line_coverage": bool(collector.line_coverage),
+        "summary": _summary(items, collector, discovery),
+        "import_check": None if problems is None else _import_check(discovery, problems),
+        "gates": [vars(gate) for gate in gates],
+        "flows": [item for item in items if item["kind"] == "flow"],
+        "tasks": [item for item in items if item["kind"] == "task"],
+        "tests": sorted(collector.tests, key=lambda test: test["nodeid"]),
+    }
+
+
+def _keys(known: dict[str, Definition], usage: dict[str, Usage]) -> list[str]:
+    """Discovered items in definition order, then items that ran but were not discovered."""
+    return list(dict.fromkeys([*known, *sorted(usage)]))
+
+
+def _item(
+    key: str, definition: Definition | None, usage: Usage | None, collector: Collector, rootdir: Path
+) -> dict[str, Any]:
+    function = collector.functions.get(key)
+    if definition is not None:
+        path, line = definition.path, definition.line
+    elif function is not None:
+        path, line = _relative(function["file"], rootdir), function["first"]
+    else:
+        path, line = None, None
+    measured = collector.line_coverage.get(key)
+    return {
+        "key": key,
+        "kind": definition.kind if definition else usage.kind,  # type: ignore[union-attr]
+        "name": definition.name if definition else usage.name,  # type: ignore[union-attr]
+        "module": key.partition(":")[0],
+        "path": path,
+        "line": line,
+        "discovered": definition is not None,
+        "retries": max(definition.retries if definition else 0, usage.retries if usage else 0),
+        "runs": usage.runs if usage else 0,
+        "states": {
+            state: usage.states[state] for state in REPORTED_STATES if usage and state in usage.states
+        },
+        "retried": bool(usage and usage.retried),
+        "tests": usage.tests if usage else [],
+        "line_coverage": None
+        if measured is None
+        else {
+            "percent": percent(measured),
+            "statements": len(measured["statements"]),
+            "executed": len(measured["executed"]),
+        },
+    }
+
+
+def _relative(filename: str, rootdir: Path) -> str:
+    relative = os.path.relpath(filename, rootdir)
+    return filename if relative.startswith("..") else relative
+
+
+def _summary(
+    items: list[dict[str, Any]], collector: Collector, discovery: Discovery | None
+) -> dict[str, Any]:
+    def count(kind: str, discovered: bool, ran: bool) -> int:
+        return sum(
+            1
+            for item in items
+            if item["kind"] == kind and item["discovered"] >= discovered and (item["runs"] > 0) >= ran
+        )
+
+    tasks_discovered = count("task", True, False)
+    tasks_run = count("task", True, True)
+    runs = [run for test in collector.tests for run in iter_runs(test["flow_runs"])]
+    return {
+        "flows_discovered": count("flow", True, False),
+        "flows_run": count("flow", True, True) if discovery else count("flow", False, True),
+        "tasks_discovered": tasks_discovered,
+        "tasks_run": tasks_run if discovery else count("task", False, True),
+        "task_coverage_percent": round(100.0 * tasks_run / tasks_discovered, 1) if tasks_discovered else None,
+        "flow_runs": sum(1 for run in runs if run["kind"] == "flow"),
+        "task_runs": sum(1 for run in runs if run["kind"] == "task"),
+        "tests_with_runs": len(collector.tests),
+    }
+
+
+def _import_check(discovery: Discovery | None, problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "passed": not problems,
+        "modules": len(discovery.modules) if discovery else 0,
+        "flows": len(discovery.flows) if discovery else 0,
+        "problems": [vars(problem) for problem in problems],
+    }
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def render_term(report: dict[str, Any], write: Callable[[str], None], verbose: bool = False) -> None:
+    """Concise text: totals, one line per flow/task (with its tests under -v), then the gates."""
+    summary = report["summary"]
+    if report["flow_paths"]:
+        percent_text = summary["task_coverage_percent"]
+        write(
+            f"{', '.join(report['flow_paths'])}: "
+            + f"tasks run {summary['tasks_run']}/{summary['tasks_discovered']}"
+            + (f" ({percent_text}%)" if percent_text is not None else "")
+            + f", flows run {summary['flows_run']}/{summary['flows_discovered']}"
+            + f"; {summary['flow_runs']} flow runs, {summary['task_runs']} task runs"
+            + f" in {summary['tests_with_runs']} tests"
+        )
+    else:
+        write(
+            f"{summary['flow_runs']} flow runs, {summary['task_runs']} task runs in "
+            f"{summary['tests_with_runs']} tests (set prefect_flow_paths to see what never ran)"
+        )
+    items = [*report["flows"], *report["tasks"]]
+    rows = [_term_row(item) for item in items]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
+    for item, row in zip(items, rows, strict=True):
+        write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        )
+        if verbose:
+            for nodeid in item["tests"]:
+                write(f"      {nodeid}")
+    for gate in report["gates"]:
+        write(gate_line(gate))
+
+
+def gate_line(gate: dict[str, Any]) -> str:
+    return f"{'PASSED' if gate['passed'] else 'FAILED'} {gate['option']}: {gate['message']}"
+
+
+def _term_row(item: dict[str, Any]) -> tuple[str, str, str, str]:
+    where = f"{item['path']}:{item['line']}" if item["path"] else item["module"]
+    if not item["runs"]:
+        return item["kind"], item["name"], where, "NOT RUN"
+    states = " ".join(f"{state} {count}" for state, count in item["states"].items())
+    tests = len(item["tests"])
+    text = f"runs {item['runs']}  [{states}]  {tests} test{'s' if tests != 1 else ''}"
+    coverage = item["line_coverage"]
+    if coverage and coverage["percent"] is not None:
+        text += f"  lines {coverage['percent']:g}%"
+    return item["kind"], item["name"], where, text
