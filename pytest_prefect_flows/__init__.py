@@ -28,13 +28,18 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
+        InjectedCrash,
+        InjectedFault,
         PrefectFlowsError,
         PrefectFlowsWarning,
         UnknownBlockError,
         UnknownTaskError,
+        UnusedFaultError,
         UnusedFaultWarning,
+        UnusedRouteError,
         UsageError,
     )
+    from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
@@ -56,12 +61,19 @@ _EXPORTS: dict[str, str] = {
     "assert_task_states": "assertions",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
+    "InjectedCrash": "exceptions",
+    "InjectedFault": "exceptions",
     "PrefectFlowsError": "exceptions",
     "PrefectFlowsWarning": "exceptions",
     "UnknownBlockError": "exceptions",
     "UnknownTaskError": "exceptions",
+    "UnusedFaultError": "exceptions",
     "UnusedFaultWarning": "exceptions",
+    "UnusedRouteError": "exceptions",
     "UsageError": "exceptions",
+    "FaultInjector": "faults",
+    "FaultSpec": "faults",
+    "fast_retries": "faults",
     "IsolatedBackend": "harness",
     "RemoteBackend": "harness",
     "FlowRunRecord": "recording",

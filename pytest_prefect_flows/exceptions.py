@@ -30,6 +30,27 @@ class FlowRunTimeoutError(PrefectFlowsError, TimeoutError):
     """A flow run exceeded the hang guard's timeout."""
 
 
+class UnusedFaultError(PrefectFlowsError, AssertionError):
+    """A fault injected with `fail_task` never fired (misspelt task name, or the task never ran)."""
+
+
+class UnusedRouteError(PrefectFlowsError, AssertionError):
+    """A `prefect_http` route was never called."""
+
+
+class InjectedFault(Exception):
+    """Raised inside a task by `fail_task(...)` / `fail_task.after(...)` when no `exc=` was given."""
+
+
+class InjectedCrash(BaseException):
+    """Raised inside a task by `fail_task.crash(...)`.
+
+    A `BaseException`, like the signal that kills a worker process, so Prefect marks the task run and
+    its flow run `Crashed` instead of retrying. `run_flow` returns the crashed run's record; a flow
+    called directly lets it propagate.
+    """
+
+
 class PrefectFlowsWarning(UserWarning):
     """Base class of every warning issued by pytest-prefect-flows."""
 
