@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         assert_task_retried,
         assert_task_states,
     )
+    from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
@@ -59,6 +60,10 @@ _EXPORTS: dict[str, str] = {
     "assert_task_order": "assertions",
     "assert_task_retried": "assertions",
     "assert_task_states": "assertions",
+    "FakeBlocks": "blocks",
+    "Message": "blocks",
+    "NotificationSink": "blocks",
+    "RecordingNotification": "blocks",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
     "InjectedCrash": "exceptions",
