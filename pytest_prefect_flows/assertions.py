@@ -454,6 +454,7 @@ def _failing_tasks(flow_run: FlowRunRecord | None) -> list[TaskRunRecord]:
 
 
 def _flow_record(run: Any, helper: str) -> FlowRunRecord:
+    __tracebackhide__ = True
     subject = _Subject.of(run, helper)
     if isinstance(subject.record, FlowRunRecord):
         return subject.record
@@ -464,12 +465,14 @@ def _flow_record(run: Any, helper: str) -> FlowRunRecord:
 
 
 def _task_runs(flow_run: FlowRunRecord, task: Any) -> list[TaskRunRecord]:
+    __tracebackhide__ = True
     if isinstance(task, TaskRunRecord):
         return [task]
     return flow_run.tasks(task)
 
 
 def _task_run(flow_run: FlowRunRecord, task: Any) -> TaskRunRecord:
+    __tracebackhide__ = True
     if isinstance(task, TaskRunRecord):
         return task
     return flow_run.task(task)
@@ -496,6 +499,7 @@ def _recorded_task_run(task_run_id: Any) -> TaskRunRecord | None:
 
 def _check_task_exists(flow_run: FlowRunRecord, task: Any) -> None:
     """A task name that neither ran nor is defined next to the flow is most likely a typo."""
+    __tracebackhide__ = True
     if not isinstance(task, str):
         return
     known = _defined_task_names(flow_run)

@@ -206,6 +206,7 @@ class FlowRunRecord(_RunRecord):
 
         Subflows' task runs count too. An unknown name raises `UnknownTaskError` listing the names.
         """
+        __tracebackhide__ = True
         runs = self.find_tasks(name)
         if not runs:
             raise UnknownTaskError(
@@ -216,6 +217,7 @@ class FlowRunRecord(_RunRecord):
 
     def task(self, name: Any) -> TaskRunRecord:
         """The single run of a task; an error lists the task names if unknown or ambiguous."""
+        __tracebackhide__ = True
         runs = self.tasks(name)
         if len(runs) > 1:
             raise UnknownTaskError(
