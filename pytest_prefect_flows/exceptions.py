@@ -51,6 +51,14 @@ class InjectedCrash(BaseException):
     """
 
 
+class IdempotencyError(PrefectFlowsError, AssertionError):
+    """A flow or task is not idempotent or not retry-safe; `.problems` holds one line per finding."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 class PrefectFlowsWarning(UserWarning):
     """Base class of every warning issued by pytest-prefect-flows."""
 
