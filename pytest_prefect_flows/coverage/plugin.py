@@ -33,6 +33,7 @@ class FlowCoveragePlugin:
         self.report: dict[str, Any] | None = None
         self.written: list[str] = []
         self._outcome: dict[str, str] = {}
+        self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
@@ -113,7 +114,9 @@ class FlowCoveragePlugin:
             return
         if not self._has_anything_to_report():
             return
-        self.gates = self._run_gates()
+        self._tests_ran = session.testscollected > 0 and not self.config.option.collectonly
+        if self._tests_ran:
+            self.gates = self._run_gates()
         from pytest_prefect_flows.coverage.report import build_report
 
         self.report = build_report(
@@ -171,7 +174,7 @@ class FlowCoveragePlugin:
         from pytest_prefect_flows.coverage.report import gate_line, render_term
 
         write = terminalreporter.write_line
-        if "term" in _options.get(self.config, "prefect_report"):
+        if "term" in _options.get(self.config, "prefect_report") and self._tests_ran:
             terminalreporter.write_sep("-", "prefect flow coverage")
             render_term(self.report, write, verbose=self.config.get_verbosity() > 0)
         elif self.gates:

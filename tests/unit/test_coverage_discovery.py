@@ -1,0 +1,187 @@
+"""Discovery of flows and tasks under `prefect_flow_paths`, and the import check built on it."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_prefect_flows.coverage.discovery import (
+    Definition,
+    Discovery,
+    discover,
+    function_key,
+    tasks_used_by,
+)
+from pytest_prefect_flows.coverage.gates import check_imports
+from pytest_prefect_flows.exceptions import UsageError
+
+FLOWS = """
+from prefect import flow, task
+
+@task(retries=2)
+def extract():
+    return 1
+
+@task
+def load(value):
+    return value
+
+@flow
+def pipeline():
+    return load(extract())
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A rootdir with a uniquely named package; sys.path and sys.modules are restored afterwards."""
+    package = f"flows_{uuid.uuid4().hex[:8]}"
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    yield tmp_path, package
+    sys.path[:] = saved_path
+    for name in set(sys.modules) - saved_modules:
+        del sys.modules[name]
+
+
+def write(root: Path, relative: str, source: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+
+
+def test_discovers_flows_and_tasks_of_a_package_with_their_lines(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    found = discover([package], rootdir=root)
+    assert [task.key for task in found.tasks] == [f"{package}.etl:extract", f"{package}.etl:load"]
+    assert [flow.key for flow in found.flows] == [f"{package}.etl:pipeline"]
+    extract = found.tasks[0]
+    assert (extract.retries, extract.path) == (2, f"{package}/etl.py")
+    assert (root / extract.path).read_text().splitlines()[extract.line - 1] == "def extract():"
+
+
+def test_discovered_object_is_the_one_tests_import(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    found = discover([package], rootdir=root)
+    module = sys.modules[f"{package}.etl"]
+    assert found.flows[0].obj is module.pipeline
+    assert function_key(module.extract.with_options(name="other")) == found.tasks[0].key
+
+
+def test_imported_definitions_count_where_they_are_defined(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    write(root, f"{package}/reexport.py", f"from {package}.etl import extract, pipeline\n")
+    found = discover([package], rootdir=root)
+    assert [task.module for task in found.tasks] == [f"{package}.etl", f"{package}.etl"]
+    assert len(found.flows) == 1
+
+
+def test_test_files_and_conftest_are_not_imported(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    write(root, f"{package}/tests/test_etl.py", "raise RuntimeError('imported a test module')\n")
+    write(root, f"{package}/conftest.py", "raise RuntimeError('imported a conftest')\n")
+    found = discover([package], rootdir=root)
+    assert [module.name for module in found.modules] == [package, f"{package}.etl"]
+
+
+def test_import_error_is_captured_with_the_module_path(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    write(root, f"{package}/broken.py", "def oops(:\n    pass\n")
+    found = discover([package], rootdir=root)
+    [broken] = found.import_errors
+    assert broken.path == f"{package}/broken.py"
+    assert str(broken.error).startswith("SyntaxError: ")
+    assert len(found.tasks) == 2  # the rest of the package is still discovered
+
+
+def test_plain_directory_and_dotted_module_name(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, "scripts/job.py", FLOWS.replace("pipeline", "job_flow"))
+    write(root, f"{package}/etl.py", FLOWS)
+    found = discover(["scripts", f"{package}.etl"], rootdir=root)
+    assert [flow.key for flow in found.flows] == ["job:job_flow", f"{package}.etl:pipeline"]
+
+
+def test_unknown_entry_names_itself_and_the_rootdir(project: tuple[Path, str]) -> None:
+    root, _ = project
+    with pytest.raises(UsageError, match=r"entry 'no_such_flows' is neither .* \(" + str(root)):
+        discover(["no_such_flows"], rootdir=root)
+
+
+def test_tasks_used_by_a_flow_by_name_and_through_a_module(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    write(
+        root,
+        f"{package}/report.py",
+        f"""
+        from prefect import flow
+        from {package} import etl
+
+        @flow
+        def report():
+            return etl.load(etl.extract())
+        """,
+    )
+    found = discover([package], rootdir=root)
+    report = next(flow for flow in found.flows if flow.name == "report")
+    assert sorted(task.name for task in tasks_used_by(report.obj)) == ["extract", "load"]
+
+
+def test_import_check_passes_for_healthy_flows(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(root, f"{package}/etl.py", FLOWS)
+    assert check_imports(discover([package], rootdir=root)) == []
+
+
+def test_import_check_reports_duplicate_task_names_in_a_flow(project: tuple[Path, str]) -> None:
+    root, package = project
+    write(
+        root,
+        f"{package}/dupes.py",
+        """
+        from prefect import flow, task
+
+        @task(name="fetch")
+        def fetch_users():
+            return 1
+
+        @task(name="fetch")
+        def fetch_orders():
+            return 2
+
+        @flow
+        def sync():
+            return fetch_users() + fetch_orders()
+        """,
+    )
+    [problem] = check_imports(discover([package], rootdir=root))
+    assert problem.check == "task-names"
+    assert problem.path == f"{package}/dupes.py:13"
+    assert f"{package}.dupes:fetch_users, {package}.dupes:fetch_orders" in problem.message
+
+
+def test_import_check_reports_a_flow_that_cannot_be_deployed() -> None:
+    from prefect import flow
+
+    # Built from a source string in no importable module: no file for a deployment's entrypoint.
+    namespace = {"__name__": "built_at_runtime", "flow": flow}
+    exec("@flow\ndef generated():\n    return 1\n", namespace)
+    generated = namespace["generated"]
+    definition = Definition(
+        "flow", "built_at_runtime:generated", "generated", "built_at_runtime", "gen.py", 1, generated
+    )
+    [problem] = check_imports(Discovery(paths=["gen.py"], flows=[definition]))
+    assert (problem.check, problem.path, problem.object) == ("deployment", "gen.py:1", "flow 'generated'")
+    assert "cannot be deployed" in problem.message
