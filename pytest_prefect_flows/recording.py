@@ -184,6 +184,17 @@ class FlowRunRecord(_RunRecord):
         return max(sum(1 for entry in self.history if entry.type == "RUNNING"), 0)
 
     @property
+    def hook_errors(self) -> list[BaseException]:
+        """Exceptions raised by state hooks (`on_failure`, `on_completion`, ...): Prefect only logs them."""
+        return [
+            record.exc_info[1]
+            for record in self.logs
+            if record.exc_info
+            and record.exc_info[1] is not None
+            and record.getMessage().startswith("An error was encountered while running hook")
+        ]
+
+    @property
     def all_task_runs(self) -> list[TaskRunRecord]:
         """Task runs of this flow run and of its subflows (recursively), in start order."""
         runs = list(self.task_runs)
