@@ -44,5 +44,7 @@ def process_files(directory: Path, pattern: str = "*.csv") -> dict[str, Any]:
     paths = list_files(directory, pattern)
     if not paths:
         get_run_logger().warning("No files matching %r in %s", pattern, directory)
-    summaries = summarize_file.map(paths)
-    return aggregate(summaries)
+    futures = summarize_file.map(paths)
+    # `.result()` raises the first failure: without it a failed file would leave `aggregate`
+    # NotReady and the flow run would still end Completed.
+    return aggregate(futures.result())
