@@ -173,17 +173,22 @@ def attempt_segments(history: list[StateEntry], origin: dt.datetime | None) -> l
         by_attempt.setdefault(entry.attempt, []).append(entry)
     if len(by_attempt) > 1:
         by_attempt.pop(0, None)  # Pending/Scheduled before the first attempt
+    attempts = sorted(by_attempt.items())
     segments = []
-    for attempt, entries in sorted(by_attempt.items()):
+    for index, (attempt, entries) in enumerate(attempts):
         running = [entry for entry in entries if entry.type == "RUNNING"]
-        start = (running or entries)[0].timestamp
+        last = entries[-1]
+        end, state = last.timestamp, last.name
+        if index + 1 < len(attempts) and last.type == "RUNNING":
+            # Retried without a delay: Prefect goes from Running straight to Retrying.
+            end, state = attempts[index + 1][1][0].timestamp, "Retried"
         segments.append(
             {
                 "attempt": max(attempt, 1),
-                "state": entries[-1].name,
-                "message": entries[-1].message,
-                "start": _offset(start, origin),
-                "end": _offset(entries[-1].timestamp, origin),
+                "state": state,
+                "message": last.message,
+                "start": _offset((running or entries)[0].timestamp, origin),
+                "end": _offset(end, origin),
             }
         )
     return segments

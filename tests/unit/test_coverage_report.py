@@ -1,0 +1,137 @@
+"""Collection of real run records, the gates, and the term / json / html renderings of the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from prefect import flow, task
+
+from pytest_prefect_flows.coverage import gates
+from pytest_prefect_flows.coverage.collector import Collector
+from pytest_prefect_flows.coverage.discovery import Definition, function_key
+from pytest_prefect_flows.coverage.html_report import render_html
+from pytest_prefect_flows.coverage.report import SCHEMA_PATH, build_report, render_term
+from pytest_prefect_flows.recording import RunLog
+from pytest_prefect_flows.runner import RunFlow
+
+CALLS: dict[str, int] = {}
+
+
+@task(retries=2)
+def flaky(name: str) -> str:
+    CALLS[name] = CALLS.get(name, 0) + 1
+    if CALLS[name] == 1:
+        raise ConnectionError("first attempt fails")
+    return name
+
+
+@task(retries=1)
+def steady(value: str) -> str:
+    return value.upper()
+
+
+@task
+def never_called() -> None:
+    """Discovered but not run by any test here."""
+
+
+@flow
+def child(value: str) -> str:
+    return steady(value)
+
+
+@flow
+def parent(name: str) -> str:
+    return child(flaky(name))
+
+
+def definition(obj: object, kind: str = "task") -> Definition:
+    key = function_key(obj)
+    assert key is not None
+    return Definition(
+        kind, key, obj.name, __name__, "tests/unit/test_coverage_report.py", 1, obj, obj.retries or 0
+    )  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def collected(run_flow: RunFlow, prefect_runs: RunLog, request: pytest.FixtureRequest) -> Collector:
+    run_flow(parent, request.node.name)
+    collector = Collector()
+    collector.add_test("tests/test_a.py::test_one", "passed", prefect_runs)
+    return collector
+
+
+def test_usage_counts_runs_states_and_tests_per_function(collected: Collector) -> None:
+    usage = collected.usage()
+    assert usage[function_key(flaky)].states == {"Completed": 1, "Retried": 1}
+    assert usage[function_key(flaky)].retried
+    assert usage[function_key(steady)].states == {"Completed": 1}
+    assert usage[function_key(child)].kind == "flow"
+    assert {item.runs for item in usage.values()} == {1}
+    assert usage[function_key(parent)].tests == ["tests/test_a.py::test_one"]
+
+
+def test_attempt_segments_show_the_retried_attempt(collected: Collector) -> None:
+    [flow_run] = collected.tests[0]["flow_runs"]
+    [flaky_run] = [run for run in flow_run["task_runs"] if run["label"] == "flaky"]
+    assert [segment["state"] for segment in flaky_run["attempts"]] == ["Retried", "Completed"]
+    first, second = flaky_run["attempts"]
+    assert 0 <= first["start"] <= first["end"] <= second["start"] <= second["end"]
+    assert [sub["label"] for sub in flow_run["subflows"]] == ["child"]
+
+
+def test_merging_worker_data_gives_the_same_totals(collected: Collector) -> None:
+    controller = Collector()
+    controller.merge(json.loads(json.dumps(collected.to_data())))
+    controller.merge(json.loads(json.dumps(collected.to_data())))
+    usage = controller.usage()
+    assert usage[function_key(flaky)].runs == 2
+    assert usage[function_key(flaky)].states == {"Completed": 2, "Retried": 2}
+
+
+def test_cov_fail_under_names_the_task_that_never_ran(collected: Collector) -> None:
+    discovered = [definition(flaky), definition(steady), definition(never_called)]
+    result = gates.cov_fail_under(discovered, collected.usage(), threshold=100)
+    assert not result.passed
+    assert result.missing == [function_key(never_called)]
+    assert "2 of 3 discovered tasks ran (66.7%, required 100%)" in result.message
+    assert "never run: never_called (tests/unit/test_coverage_report.py:1)" in result.message
+    assert gates.cov_fail_under(discovered, collected.usage(), threshold=66).passed
+
+
+def test_require_retry_tested_names_tasks_with_retries_never_retried(collected: Collector) -> None:
+    result = gates.require_retry_tested([definition(flaky), definition(steady)], collected.usage())
+    assert not result.passed
+    assert result.missing == [function_key(steady)]
+    assert "steady (retries=1, ran 1x without retrying)" in result.message
+    assert gates.require_retry_tested([definition(flaky), definition(never_called)], collected.usage()).passed
+
+
+def test_json_report_matches_the_published_schema(collected: Collector) -> None:
+    report = build_report(collected, None, [], None, Path.cwd())
+    jsonschema.validate(json.loads(json.dumps(report)), json.loads(SCHEMA_PATH.read_text()))
+    assert report["summary"]["task_runs"] == 2
+    assert report["summary"]["flow_runs"] == 2
+
+
+def test_term_report_is_one_line_per_flow_and_task(collected: Collector) -> None:
+    lines: list[str] = []
+    render_term(build_report(collected, None, [], None, Path.cwd()), lines.append)
+    assert lines[0] == "2 flow runs, 2 task runs in 1 tests (set prefect_flow_paths to see what never ran)"
+    assert len(lines) == 1 + 4
+    [flaky_line] = [line for line in lines if re.match(r"task\s+flaky\s", line)]
+    assert "runs 1  [Completed 1 Retried 1]  1 test" in flaky_line
+
+
+def test_html_report_is_self_contained_with_a_bar_per_attempt(collected: Collector) -> None:
+    page = render_html(build_report(collected, None, [], None, Path.cwd()))
+    assert not re.search(r"""(src|href)=|url\(|@import|<script""", page)
+    assert page.count("<svg") == 1
+    assert "flaky-" in page
+    # parent, child and steady ran once, flaky twice (a retried attempt, then the completed one)
+    assert page.count("<rect") == 5
+    assert 'fill="#f0a030"' in page  # the attempt that failed and was retried
