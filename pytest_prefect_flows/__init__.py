@@ -40,8 +40,10 @@ if TYPE_CHECKING:
         UnusedRouteError,
         UsageError,
     )
+    from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.http import PrefectHTTPRouter, mock_http
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
 
@@ -76,11 +78,15 @@ _EXPORTS: dict[str, str] = {
     "UnusedFaultWarning": "exceptions",
     "UnusedRouteError": "exceptions",
     "UsageError": "exceptions",
+    "PrefectClock": "clock",
+    "next_runs": "clock",
     "FaultInjector": "faults",
     "FaultSpec": "faults",
     "fast_retries": "faults",
     "IsolatedBackend": "harness",
     "RemoteBackend": "harness",
+    "PrefectHTTPRouter": "http",
+    "mock_http": "http",
     "FlowRunRecord": "recording",
     "RunLog": "recording",
     "TaskRunRecord": "recording",

@@ -1,0 +1,100 @@
+"""Mock a flow's outbound HTTP (respx) while the Prefect backend's own API traffic goes through.
+
+Why not a plain `respx.mock`: the Prefect client talks to its API over httpx too, so a plain
+`respx.mock` intercepts the engine's own calls (starting with `GET /api/csrf-token`) and every flow
+run fails with "not mocked!" unless each backend call is routed through by hand. `mock_http()`
+passes every request for the backend's origin (scheme, host and port of `PREFECT_API_URL`, read
+from the active Prefect settings when it starts) to the real transport without recording it, so
+`router.calls` holds only the flow's own requests, and anything else that is not mocked is refused.
+Works without pytest::
+
+    with mock_http() as router:
+        router.get("https://api.example.test/orders").respond(json=[{"id": 1}])
+        my_flow()
+
+Leaving it checks that every route was called and names the ones that were not
+(`assert_all_called=False` to skip; `@pytest.mark.prefect(assert_all_called=False)` in pytest).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import respx
+from respx.models import PassThrough
+
+from pytest_prefect_flows.exceptions import UnusedRouteError
+
+Origin = tuple[str, str, int | None]
+
+
+def _origin(url: httpx.URL) -> Origin:
+    return (url.scheme, url.host, url.port)
+
+
+def _backend_origin() -> Origin | None:
+    from prefect.settings import get_current_settings
+
+    api_url = get_current_settings().api.url
+    return _origin(httpx.URL(api_url)) if api_url else None
+
+
+class PrefectHTTPRouter(respx.MockRouter):
+    """A `respx.MockRouter` that lets the Prefect backend's traffic through and names uncalled routes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.backend_origin: Origin | None = None
+        self._backend_route = respx.Route()
+
+    def start(self) -> None:
+        self.backend_origin = _backend_origin()
+        super().start()
+
+    def _pass_backend(self, request: httpx.Request) -> None:
+        if self.backend_origin is not None and _origin(request.url) == self.backend_origin:
+            raise PassThrough(
+                f"Prefect API request passes through: {request!r}",
+                request=request,
+                origin=self._backend_route,
+            )
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self._pass_backend(request)
+        return super().handler(request)
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        self._pass_backend(request)
+        return await super().async_handler(request)
+
+    def assert_all_called(self) -> None:
+        uncalled = [route for route in self.routes if not route.called]
+        if uncalled:
+            lines = [f"{len(uncalled)} mocked HTTP route(s) were never called:"]
+            lines += [f"  {_describe(route)}" for route in uncalled]
+            called = sorted({f"{call.request.method} {call.request.url}" for call in self.calls})
+            lines.append(f"Requests made: {', '.join(called) if called else '(none)'}")
+            lines.append(
+                "Check the URL and method, or opt out with @pytest.mark.prefect(assert_all_called=False) "
+                "(mock_http(assert_all_called=False) outside pytest)."
+            )
+            raise UnusedRouteError("\n".join(lines))
+
+
+def _describe(route: respx.Route) -> str:
+    pattern = repr(route.pattern)
+    return f"{route.name!r}: {pattern}" if route.name else pattern
+
+
+def mock_http(
+    *, assert_all_called: bool = True, assert_all_mocked: bool = True, base_url: str | None = None
+) -> PrefectHTTPRouter:
+    """A respx router for outbound HTTP (a context manager); the Prefect backend's API passes through.
+
+    `assert_all_mocked=True` refuses any request no route matches, so nothing leaves the machine by
+    accident; `base_url` prefixes the routes' URLs as in respx.
+    """
+    return PrefectHTTPRouter(
+        assert_all_called=assert_all_called, assert_all_mocked=assert_all_mocked, base_url=base_url
+    )
