@@ -400,15 +400,15 @@ def _expect_exception(helper: str, subject: _Subject, exc: Any, match: Any) -> N
     regex = _regex(match, helper) if match is not None else None
     error = subject.exception
     if exc is not None and not isinstance(error, exc):
+        got = type(error).__name__ if error is not None else "no exception"
         subject.fail(
-            f"{subject.label} failed with another exception.",
+            f"Expected {subject.label} to fail with {_exc_names(exc)}; it failed with {got}.",
             _exc_names(exc),
             _exception_text(error),
-            focus=None,
         )
     if regex is not None and (error is None or not regex.search(str(error))):
         subject.fail(
-            f"{subject.label} failed, but its exception does not match {regex.pattern!r}.",
+            f"Expected {subject.label} to fail with an exception matching {regex.pattern!r}; it did not.",
             f"exception matching {regex.pattern!r}",
             _exception_text(error),
         )

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import INPUTS
+from prefect.cache_policies import INPUTS, RUN_ID
 from prefect.states import Cancelled
 
 from pytest_prefect_flows import FlowRunRecord, LogView, RunFlow, RunLog, UnknownTaskError, UsageError
@@ -28,7 +28,7 @@ def flaky(calls: list[int]) -> str:
     return "up"
 
 
-@task(cache_policy=INPUTS, persist_result=True)
+@task(cache_policy=INPUTS + RUN_ID, persist_result=True)
 def add_one(x: int) -> int:
     return x + 1
 
