@@ -12,6 +12,7 @@ import yaml
 from prefect.schedules import Cron
 
 from example_flows.deployments import DEFAULT_PARAMETERS, nightly_etl
+from example_flows.etl import etl_pipeline
 from pytest_prefect_flows import next_runs
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,8 +42,8 @@ def test_2am_berlin_is_01_utc_in_winter_and_00_utc_in_summer():
 def test_default_parameters_satisfy_the_flow_signature():
     deployment = nightly_etl()
 
-    required = set(deployment.parameter_openapi_schema.model_dump()["required"])
-    assert required <= set(deployment.parameters)
+    validated = etl_pipeline.validate_parameters(deployment.parameters)  # raises on a missing/bad one
+    assert validated["db_path"] == Path("/srv/etl/warehouse.db")
     assert deployment.parameters == DEFAULT_PARAMETERS
 
 
