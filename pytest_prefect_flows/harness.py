@@ -23,6 +23,7 @@ import os
 import select
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,18 @@ if TYPE_CHECKING:
     from prefect.settings import Settings
 
 TEMP_PREFIX = "pytest-prefect-flows-"
+
+# How often the isolated API server is restarted after it stopped, before the backend gives up.
+MAX_RESTARTS = 3
+
+# What a test can save in the backend that the next test would see: table -> name column.
+_TEST_OBJECTS = {
+    "block_document": "name",
+    "variable": "name",
+    "concurrency_limit": "tag",
+    "concurrency_limit_v2": "name",
+}
+_WRITE_PATHS = ("/block_documents", "/variables", "/concurrency_limits")
 
 
 def default_template_dir() -> Path:
@@ -228,7 +241,16 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed xdist worker stays a zombie until its parent reaps it; its temp dir is stale."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 class _SettingsScope:
@@ -327,6 +349,29 @@ class _Backend:
     def ensure_started(self) -> None:
         """Block until the backend answers (a no-op for backends that are always up)."""
 
+    def check(self) -> None:
+        """Raise `BackendError` naming the cause if the backend cannot serve (a no-op here)."""
+
+    @contextlib.contextmanager
+    def isolated_test(self) -> Iterator[None]:
+        """One test's block: cached results it persisted are gone afterwards."""
+        try:
+            yield
+        finally:
+            self._forget_results()
+
+    def _forget_results(self) -> None:
+        """Empty the local result storage, so a cached task of one test is not cached in the next."""
+        if self._scope is None:
+            return
+        storage = Path(self._scope.settings.results.local_storage_path)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(storage):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+
     def close(self) -> None:
         if self._scope is not None:
             self._scope.exit()
@@ -376,6 +421,9 @@ class IsolatedBackend(_Backend):
         self._wake_r, self._wake_w = -1, -1
         self._started = threading.Event()
         self._failure: BaseException | None = None
+        self._closing = False
+        self.restarts = 0
+        self.writes = 0  # requests that may have saved blocks, variables or concurrency limits
         self.database = Path()
 
     def __enter__(self) -> IsolatedBackend:
@@ -392,10 +440,7 @@ class IsolatedBackend(_Backend):
         self._enter_environment()
         if self._lazy:
             self._wake_r, self._wake_w = os.pipe()
-            self._watcher = threading.Thread(
-                target=self._start_on_first_connection, name="prefect-flows-watcher", daemon=True
-            )
-            self._watcher.start()
+            self._arm_watcher()
         else:
             self.ensure_started()
         return self
@@ -403,16 +448,67 @@ class IsolatedBackend(_Backend):
     def _environment(self) -> dict[str, str | None]:
         return isolation_env(self.home, self.api_url, self.database)
 
+    @contextlib.contextmanager
+    def isolated_test(self) -> Iterator[None]:
+        """One test's block: afterwards the blocks, variables, concurrency limits and cached
+        results it saved are gone, so the next test does not see them.
+
+        Costs one read of the SQLite file per test once the server runs; API calls only when the
+        test sent a request that may have saved something.
+        """
+        before = self._saved_objects(self.database) if self.alive else None
+        writes = self.writes
+        try:
+            yield
+        finally:
+            if self.writes != writes:
+                self._remove_new_objects(before)
+            self._forget_results()
+
+    @staticmethod
+    def _saved_objects(database: Path) -> dict[str, dict[str, str]]:
+        """table -> {id: name} of what a test could have saved."""
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+            return {
+                table: dict(connection.execute(f"SELECT id, {column} FROM {table}").fetchall())
+                for table, column in _TEST_OBJECTS.items()
+            }
+
+    def _remove_new_objects(self, before: dict[str, dict[str, str]] | None) -> None:
+        from prefect.exceptions import ObjectNotFound
+
+        if before is None:  # the server started during the test: it began as the template
+            before = self._saved_objects(template_database(self._template_dir))
+        after = self._saved_objects(self.database)
+        new = {table: set(after[table].items()) - set(before[table].items()) for table in after}
+        if not any(new.values()):
+            return
+        with self.sync_client() as client:
+            for table, rows in new.items():
+                for id_, name in rows:
+                    with contextlib.suppress(ObjectNotFound):  # gone with its parent
+                        _delete(client, table, id_, name)
+
     @property
     def started(self) -> bool:
         return self._started.is_set()
 
+    def _arm_watcher(self) -> None:
+        self._watcher = threading.Thread(
+            target=self._start_on_first_connection, name="prefect-flows-watcher", daemon=True
+        )
+        self._watcher.start()
+
     def _start_on_first_connection(self) -> None:
-        assert self._sock is not None
-        sources: list[Any] = [self._sock, self._wake_r]
-        readable, _, _ = select.select(sources, [], [])
-        if self._sock in readable:
-            self._start_server()
+        sock = self._sock
+        if sock is None:
+            return
+        sources: list[Any] = [sock, self._wake_r]
+        with contextlib.suppress(OSError, ValueError):  # the socket was closed meanwhile
+            readable, _, _ = select.select(sources, [], [])
+            if sock in readable and not self._closing:
+                with contextlib.suppress(BaseException):  # kept in self._failure
+                    self._start_server()
 
     def ensure_started(self) -> None:
         if self._sock is None:
@@ -427,23 +523,31 @@ class IsolatedBackend(_Backend):
         self._raise_failure()
 
     def _raise_failure(self) -> None:
+        if isinstance(self._failure, BackendError):
+            raise self._failure
         if self._failure is not None:
             raise BackendError(
                 f"The isolated Prefect backend failed to start: {self._failure!r}. "
                 "Run with `-p no:prefect_flows` to compare with plain Prefect."
             ) from self._failure
 
+    def check(self) -> None:
+        """Raise `BackendError` naming the cause if the backend failed and will not serve again."""
+        self._raise_failure()
+
     def _start_server(self) -> None:
         with self._lock:
             if self._server_thread is not None:
                 return
+            if self._failure is not None:
+                self._raise_failure()
             try:
-                shutil.copyfile(template_database(self._template_dir), self.database)
+                if not self.database.exists():  # a restart keeps the session's data
+                    shutil.copyfile(template_database(self._template_dir), self.database)
                 self.activate()
                 self._server = self._make_server()
             except BaseException as exc:
-                self._failure = exc
-                self._started.set()
+                self._give_up(exc)
                 raise
             self._server_thread = threading.Thread(
                 target=self._serve, name="prefect-flows-server", daemon=True
@@ -460,22 +564,59 @@ class IsolatedBackend(_Backend):
         # backend in this process (pytester, a restart) must not write to the first one's file.
         set_database_config(AioSqliteConfiguration(connection_url=f"sqlite+aiosqlite:///{self.database}"))
         app = create_app(settings=self.settings, ephemeral=True, ignore_cache=True)
-        config = uvicorn.Config(app, log_level="error", lifespan="on", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            _WriteCounter(app, self), log_level="error", lifespan="on", timeout_graceful_shutdown=2
+        )
         return uvicorn.Server(config)
 
     def _serve(self) -> None:
         from prefect.context import SettingsContext
 
-        assert self._scope is not None and self._sock is not None
+        assert self._scope is not None
+        assert self._sock is not None
         watcher = threading.Thread(target=self._mark_started, daemon=True)
         watcher.start()
+        stopped_by: BaseException | None = None
         try:
             with SettingsContext(profile=self._scope_profile(), settings=self.settings):
-                self._server.run(sockets=[self._sock])
+                # uvicorn closes the sockets it serves: give it a duplicate, so the port stays ours
+                # and a restart can serve it again.
+                self._server.run(sockets=[self._sock.dup()])
         except BaseException as exc:  # the server thread must never die silently
-            self._failure = exc
+            stopped_by = exc
         finally:
             self._started.set()
+            self._after_server_exit(stopped_by)
+
+    def _after_server_exit(self, cause: BaseException | None) -> None:
+        """The server stopped while the backend is open: serve again on the next connection.
+
+        After `MAX_RESTARTS` the backend gives up: the port is closed, so clients fail at once
+        instead of waiting for an answer, and `check()` names the cause.
+        """
+        with self._lock:
+            if self._closing or self._sock is None:
+                return
+            self.restarts += 1
+            self._server_thread = None
+            if self.restarts > MAX_RESTARTS or not self._lazy:
+                self._give_up(
+                    BackendError(
+                        f"The isolated Prefect backend stopped {self.restarts} times "
+                        f"(last: {'stopped' if cause is None else repr(cause)}); not restarting it. "
+                        "Look for a test that stops or breaks the API server."
+                    )
+                )
+                return
+            self._started.clear()
+            self._arm_watcher()
+
+    def _give_up(self, failure: BaseException) -> None:
+        """Refuse connections from now on, so clients fail fast instead of waiting."""
+        self._failure = failure
+        self._started.set()
+        if self._sock is not None:
+            self._sock.close()
 
     def _scope_profile(self) -> Any:
         import prefect.context
@@ -502,6 +643,7 @@ class IsolatedBackend(_Backend):
             self._server_thread.join(timeout=10)
 
     def close(self) -> None:
+        self._closing = True
         if self._wake_w != -1:
             os.write(self._wake_w, b"x")
         if self._watcher is not None:
@@ -520,6 +662,36 @@ class IsolatedBackend(_Backend):
     def __repr__(self) -> str:
         state = "running" if self.alive else "idle"
         return f"<IsolatedBackend {self.api_url} {state} home={self.home}>"
+
+
+def _delete(client: SyncPrefectClient, table: str, id_: str, name: str) -> None:
+    if table == "block_document":
+        client.delete_block_document(uuid.UUID(id_))
+    elif table == "variable":
+        client.delete_variable_by_name(name)
+    elif table == "concurrency_limit":
+        client.delete_concurrency_limit_by_tag(name)
+    else:
+        client.delete_global_concurrency_limit_by_name(name)
+
+
+class _WriteCounter:
+    """ASGI wrapper: counts requests that may save blocks, variables or concurrency limits."""
+
+    def __init__(self, app: Any, backend: IsolatedBackend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] != "GET"
+            and any(part in path for part in _WRITE_PATHS)
+            and not path.rstrip("/").endswith(("/filter", "/count"))
+        ):
+            self.backend.writes += 1
+        await self.app(scope, receive, send)
 
 
 class RemoteBackend(_Backend):

@@ -185,6 +185,19 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        guard = sys.modules.get("pytest_prefect_flows.guard")
+        error = guard.timeout_error_for(exc) if guard is not None else None
+        if error is None:
+            raise
+        raise error from exc
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     run_log = item.stash.get(run_log_key, None)

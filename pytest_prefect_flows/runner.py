@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions) -> Iterator[RunLog]:
     """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries."""
     backend.activate()
+    backend.check()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(backend.isolated_test())
         stack.enter_context(_quiet_server_warnings())
         run_log = stack.enter_context(record_runs())
         if backend.kind == "ephemeral":
@@ -154,7 +156,10 @@ class RunFlow:
 
     def _crashed_record(self, flow: Any, known: int, exc: BaseException) -> FlowRunRecord:
         """The record of the run that `exc` ended, if the engine recorded its end; else re-raise."""
-        if isinstance(exc, KeyboardInterrupt) or type(exc).__module__.startswith("_pytest"):
+        # pytest's outcomes and the hang guard's interrupt are for the test, not the run.
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__module__.startswith(
+            ("_pytest", "pytest_prefect_flows.guard")
+        ):
             raise exc
         started = [
             run

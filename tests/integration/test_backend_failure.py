@@ -1,0 +1,132 @@
+"""The backend dying mid-session and flow runs that hang: a restart or a clear error, never a hang."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+FLOW_MODULE = """
+import threading
+import time
+from prefect import flow, task
+
+@task
+def double(x):
+    return 2 * x
+
+@flow
+def small(x: int = 3):
+    return double(x)
+
+@task(retries=2)
+def sleepy():
+    time.sleep(120)
+
+@flow
+def stuck_in_task():
+    sleepy()
+
+@flow
+def stuck_in_flow():
+    threading.Event().wait()
+"""
+
+
+def test_server_that_died_is_restarted_on_the_next_flow_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from flows import small
+
+        def test_server_dies_mid_test(prefect_harness, run_flow):
+            assert run_flow(small, 1).result() == 2
+            prefect_harness.stop_server()
+            assert not prefect_harness.alive
+            assert run_flow(small, 2).result() == 4
+            assert prefect_harness.alive
+
+        def test_next_test_runs_flows(prefect_harness, run_flow):
+            assert run_flow(small, 3).result() == 6
+            assert prefect_harness.restarts == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", timeout=240)
+    result.assert_outcomes(passed=2)
+
+
+def test_server_that_keeps_dying_fails_the_next_test_naming_the_cause(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from pytest_prefect_flows.harness import MAX_RESTARTS
+        from flows import small
+
+        def test_kills_the_server_again_and_again(prefect_harness):
+            for _ in range(MAX_RESTARTS + 1):
+                assert small() == 6
+                prefect_harness.stop_server()
+
+        def test_after_it_gave_up():
+            small()
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-q", timeout=240)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*BackendError: The isolated Prefect backend stopped 4 times (last: stopped); not restarting it.*"]
+    )
+    assert "httpx" not in result.stdout.str()
+    assert time.monotonic() - started < 200
+
+
+def test_hang_guard_fails_a_stuck_task_with_the_run_timeline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import pytest
+        from flows import small, stuck_in_task
+
+        @pytest.mark.prefect(timeout=1)
+        def test_stuck(run_flow):
+            run_flow(stuck_in_task)
+
+        def test_session_still_usable(run_flow):
+            assert run_flow(small, 4).result() == 8
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-q", timeout=240)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*time.sleep(120)*",
+            "E*FlowRunTimeoutError: hang guard: flow run * (flow 'stuck-in-task') did not finish within 1 s",
+            "E*Timeline of flow run '*' (stuck-in-task): Running",
+            "E*task*attempt*state*start*duration",
+            "E*sleepy-*1*Running*",
+            "E*Raise the limit with @pytest.mark.prefect(timeout=...)*",
+        ]
+    )
+    assert time.monotonic() - started < 100  # not the task's 3 x 120 s
+
+
+def test_prefect_timeout_option_stops_a_flow_blocked_on_a_lock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from flows import stuck_in_flow
+
+        def test_stuck_called_directly():
+            stuck_in_flow()
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "--prefect-timeout=1", timeout=120)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*threading.Event().wait()*",
+            "E*FlowRunTimeoutError: hang guard: flow run * (flow 'stuck-in-flow')*",
+        ]
+    )
