@@ -61,6 +61,17 @@ def test_async_flow_runs_its_tasks_concurrently(run_flow):
     assert max(probe.started for probe in probes) < min(probe.ended for probe in probes)
 
 
+def test_an_async_task_is_retried(run_flow, fail_task):
+    fail_task("measure_latency", times=1, exc=ConnectionError("reset"), when=lambda p: p["service"] == "db")
+
+    run = run_flow(probe_services, ["db", "cache"])
+
+    assert_completed(run)
+    db = next(probe for probe in run.tasks("measure_latency") if probe.parameters["service"] == "db")
+    assert_task_retried(run, db, times=1)
+    assert run.result()["db"] == 20.0
+
+
 @pytest.mark.anyio
 async def test_async_flow_from_an_async_test(run_flow):
     run = await run_flow.run_async(probe_services, ["db"])

@@ -8,6 +8,7 @@ from example_flows.etl import etl_pipeline, read_orders
 from example_flows.tests.conftest import SOURCES, write_sources
 from pytest_prefect_flows import (
     assert_completed,
+    assert_crashed,
     assert_failed,
     assert_logged,
     assert_retry_delays,
@@ -102,4 +103,17 @@ def test_a_failure_after_loading_is_retried_without_duplicates(
 
     assert_completed(run)
     assert_task_retried(run, "load_records", times=1)
+    assert read_orders(db_path) == EXPECTED_ROWS
+
+
+def test_a_crash_while_loading_leaves_nothing_and_a_rerun_recovers(
+    run_flow, fail_task, data_dir: Path, db_path: Path
+):
+    fail_task.crash("load_records")
+
+    crashed = run_flow(etl_pipeline, ALL_SOURCES, data_dir, db_path)
+    rerun = run_flow(etl_pipeline, ALL_SOURCES, data_dir, db_path)
+
+    assert_crashed(crashed)
+    assert_completed(rerun)
     assert read_orders(db_path) == EXPECTED_ROWS

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from example_flows.freshness import refresh_if_stale
-from pytest_prefect_flows import assert_completed, assert_task_completed, assert_task_not_run
+from pytest_prefect_flows import (
+    assert_completed,
+    assert_retry_delays,
+    assert_task_completed,
+    assert_task_not_run,
+    assert_task_retried,
+)
 
 START = "2026-01-01T02:00:00Z"
 START_TIME = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.timezone.utc)
@@ -57,3 +63,14 @@ def test_stale_data_is_refreshed(
     assert bool(run.find_tasks("refresh_data")) is refreshed
     expected = START_TIME + dt.timedelta(hours=hours_later) if refreshed else START_TIME
     assert expected.isoformat() in state_path.read_text()
+
+
+def test_a_failed_refresh_is_retried(run_flow, fail_task, state_path: Path):
+    fail_task("refresh_data", times=1, exc=OSError("disk full"))
+
+    run = run_flow(refresh_if_stale, state_path)
+
+    assert_completed(run)
+    assert_task_retried(run, "refresh_data", times=1)
+    assert_retry_delays(run, "refresh_data", [30])
+    assert state_path.exists()
