@@ -41,6 +41,8 @@ if TYPE_CHECKING:
         UsageError,
     )
     from pytest_prefect_flows.clock import PrefectClock, next_runs
+    from pytest_prefect_flows.coverage.discovery import Discovery, discover
+    from pytest_prefect_flows.coverage.gates import check_imports
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.http import PrefectHTTPRouter, mock_http
@@ -62,6 +64,9 @@ _EXPORTS: dict[str, str] = {
     "assert_task_order": "assertions",
     "assert_task_retried": "assertions",
     "assert_task_states": "assertions",
+    "Discovery": "coverage.discovery",
+    "discover": "coverage.discovery",
+    "check_imports": "coverage.gates",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",
