@@ -495,9 +495,20 @@ class _Hub:
 
 
 def _caller_self() -> Any:
-    """The engine object that proposed the state (the `self` of the calling method)."""
+    """The flow engine that proposed the state: the nearest caller's `self` that has a `flow`.
+
+    Looked up a few frames up rather than exactly one, so another wrapper around
+    `propose_state(_sync)` (a fault injector, a profiler) does not hide the engine.
+    """
     frame = sys._getframe(2)
-    return frame.f_locals.get("self")
+    for _ in range(6):
+        if frame is None:
+            break
+        candidate = frame.f_locals.get("self")
+        if candidate is not None and hasattr(candidate, "flow"):
+            return candidate
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 class _RunLogHandler(logging.Handler):
