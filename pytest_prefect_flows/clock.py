@@ -10,7 +10,11 @@ in-process backend keep working. How:
   `time.time()` called by flow code reads frozen time even though Prefect's engine is further up the
   stack, while `time.monotonic()` called by the engine, anyio or httpx stays real (their timeouts and
   sleeps keep working);
-* asyncio event loops keep real monotonic time (`real_asyncio=True`).
+* asyncio event loops keep real monotonic time (`real_asyncio=True`);
+* a module imported while time is frozen binds freezegun's `FakeDatetime` where it says
+  `from datetime import datetime`, and pydantic cannot build a schema for that class (Prefect imports
+  many modules lazily, the API server's on its first request): `FakeDatetime`/`FakeDate` are taught to
+  validate as `datetime`/`date`. The `prefect_clock` fixture also starts the backend before yielding.
 
 `datetime.now()` is frozen for every caller, Prefect included: state timestamps read the frozen time
 too, consistently on the client and the in-process server, so durations in a frozen test are ~0.
@@ -94,6 +98,7 @@ class PrefectClock:
         if self._factory is not None:
             self._factory.move_to(instant)
             return instant
+        _teach_pydantic_fake_datetimes()
         self._freezer = freezegun.freeze_time(instant, ignore=list(self.ignore), real_asyncio=True)
         self._saved_stack_limit = freezegun.api.call_stack_inspection_limit
         freezegun.api.call_stack_inspection_limit = 1
@@ -134,6 +139,15 @@ class PrefectClock:
 
     def __repr__(self) -> str:
         return f"<PrefectClock {'frozen at ' + self.now().isoformat() if self.frozen else 'real time'}>"
+
+
+def _teach_pydantic_fake_datetimes() -> None:
+    """Let pydantic models defined while frozen (`x: datetime` bound to FakeDatetime) build schemas."""
+    for fake, real in ((freezegun.api.FakeDatetime, dt.datetime), (freezegun.api.FakeDate, dt.date)):
+        if "__get_pydantic_core_schema__" not in vars(fake):
+            fake.__get_pydantic_core_schema__ = classmethod(  # type: ignore[attr-defined]
+                lambda cls, source, handler, real=real: handler.generate_schema(real)
+            )
 
 
 def _seconds(seconds: Any) -> dt.timedelta:

@@ -166,10 +166,13 @@ def fake_blocks(_prefect_flows_test_scope: None) -> Iterator[FakeBlocks]:
 
 
 @pytest.fixture
-def prefect_clock(_prefect_flows_test_scope: None) -> Iterator[PrefectClock]:
+def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[PrefectClock]:
     """Freeze and move time as flow code sees it (freezegun), without stalling the engine."""
     from pytest_prefect_flows.clock import PrefectClock
 
+    _ensure_scope(request)
+    # The backend imports its modules on start; started under a frozen clock they would bind fake datetimes.
+    request.config.stash[backend_key].ensure_started()
     with PrefectClock() as clock:
         yield clock
 
@@ -179,6 +182,7 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
     """A respx router for the flow's outbound HTTP; the backend's own API traffic passes through."""
     from pytest_prefect_flows.http import mock_http
 
+    _ensure_scope(request)
     options = request.node.stash[options_key]
     with mock_http(assert_all_called=options.assert_all_called) as router:
         yield router

@@ -1,0 +1,246 @@
+"""PrefectClock on real flow runs (frozen for flow code, real for the engine) and next_runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anyio
+import freezegun.api
+import pytest
+from prefect import flow, task
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.schedules import Cron
+
+from pytest_prefect_flows import RunFlow, UsageError
+from pytest_prefect_flows.clock import PrefectClock, next_runs
+
+UTC = dt.timezone.utc
+NEW_YEAR_2AM = dt.datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+
+
+@task
+def read_clock() -> tuple[dt.datetime, float]:
+    return dt.datetime.now(UTC), time.time()
+
+
+@task(retries=1, retry_delay_seconds=120)
+def stamp(attempts: list[dt.datetime]) -> dt.datetime:
+    attempts.append(dt.datetime.now(UTC))
+    if len(attempts) == 1:
+        raise ConnectionError("first attempt fails")
+    return attempts[-1]
+
+
+@flow
+def clock_flow() -> tuple[dt.datetime, float]:
+    return read_clock()
+
+
+@flow
+def retrying_stamp() -> dt.datetime:
+    return stamp([])
+
+
+@flow
+def nightly() -> None:
+    pass
+
+
+@pytest.fixture
+def clock(prefect_harness: Any) -> Any:
+    prefect_harness.ensure_started()  # the server imports its modules on start: not under a frozen clock
+    with PrefectClock() as active:
+        yield active
+
+
+def test_flow_code_sees_frozen_time(run_flow: RunFlow, clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+
+    run = run_flow(clock_flow)
+
+    assert run.state_name == "Completed"
+    assert run.result() == (NEW_YEAR_2AM, NEW_YEAR_2AM.timestamp())
+
+
+def test_tick_moves_time_for_the_next_run(run_flow: RunFlow, clock: PrefectClock) -> None:
+    clock.freeze(NEW_YEAR_2AM)
+    assert clock.tick(90) == NEW_YEAR_2AM + dt.timedelta(seconds=90)
+    assert clock.tick(dt.timedelta(hours=1)) == NEW_YEAR_2AM + dt.timedelta(hours=1, seconds=90)
+
+    now, timestamp = run_flow(clock_flow).result()
+
+    assert now == clock.now() == NEW_YEAR_2AM + dt.timedelta(hours=1, seconds=90)
+    assert timestamp == clock.now().timestamp()
+
+
+def test_retries_still_work_while_frozen(run_flow: RunFlow, clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+
+    run = run_flow(retrying_stamp)
+
+    assert run.state_name == "Completed"
+    assert run.task("stamp").retry_delays == [120]
+    assert run.result() == NEW_YEAR_2AM
+
+
+async def _sleep_under_a_timeout() -> None:
+    with anyio.fail_after(5):
+        await anyio.sleep(0.05)
+
+
+def test_engine_sleeps_and_timeouts_stay_real(clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+    started = freezegun.api.real_monotonic()
+
+    anyio.run(_sleep_under_a_timeout)
+
+    assert 0.05 <= freezegun.api.real_monotonic() - started < 5
+    assert time.monotonic() == NEW_YEAR_2AM.timestamp(), "this test module's own clock is frozen"
+
+
+def test_freeze_again_moves_to_the_new_time(clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+    clock.freeze("2026-06-30T23:59:00+02:00")
+
+    assert dt.datetime.now(UTC) == dt.datetime(2026, 6, 30, 21, 59, tzinfo=UTC)
+    assert dt.date.today() == dt.date(2026, 6, 30)
+
+
+def test_naive_datetime_means_utc(clock: PrefectClock) -> None:
+    assert clock.freeze(dt.datetime(2026, 1, 1, 2, 0)) == NEW_YEAR_2AM
+    assert dt.datetime.now() == dt.datetime(2026, 1, 1, 2, 0)
+
+
+def test_leaving_the_block_restores_real_time() -> None:
+    with PrefectClock() as clock:
+        clock.freeze("2001-01-01T00:00:00Z")
+        assert dt.datetime.now(UTC).year == 2001
+    assert dt.datetime.now(UTC).year > 2001
+    assert abs(time.time() - dt.datetime.now(UTC).timestamp()) < 5
+    assert not clock.frozen
+
+
+def test_now_before_freezing_is_real_time(clock: PrefectClock) -> None:
+    assert abs((clock.now() - dt.datetime.now(UTC)).total_seconds()) < 5
+    assert repr(clock) == "<PrefectClock real time>"
+
+
+def test_repr_when_frozen(clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+    assert repr(clock) == "<PrefectClock frozen at 2026-01-01T02:00:00+00:00>"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.tick(5), r"tick\(5\) before the clock was frozen; call prefect_clock.freeze"),
+        (lambda c: c.freeze("next tuesday"), r"freeze\('next tuesday'\) is not an ISO 8601 time"),
+        (lambda c: c.freeze(1767232800), r"freeze\(\) takes an ISO 8601 string or a datetime, got int"),
+        (lambda c: c.freeze("2026-01-01") and c.tick("5"), r"tick\('5'\) takes seconds"),
+    ],
+)
+def test_bad_input(clock: PrefectClock, call: Any, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        call(clock)
+
+
+def test_next_runs_of_a_daily_2am_cron() -> None:
+    runs = next_runs("0 2 * * *", 3, start=dt.datetime(2026, 1, 1, tzinfo=UTC))
+
+    assert runs == [NEW_YEAR_2AM + dt.timedelta(days=day) for day in range(3)]
+    assert all(run.tzinfo == ZoneInfo("UTC") for run in runs)
+
+
+def test_next_runs_starts_at_the_frozen_time(clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:01Z")
+
+    assert next_runs("0 2 * * *", 1) == [NEW_YEAR_2AM + dt.timedelta(days=1)]
+
+
+def test_next_runs_in_the_schedules_timezone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+
+    runs = next_runs(
+        Cron("0 2 * * *", timezone="Europe/Berlin"), 2, start=dt.datetime(2026, 1, 1, tzinfo=UTC)
+    )
+
+    assert runs == [
+        dt.datetime(2026, 1, 1, 2, 0, tzinfo=berlin),
+        dt.datetime(2026, 1, 2, 2, 0, tzinfo=berlin),
+    ]
+    assert [run.tzinfo for run in runs] == [berlin, berlin]
+    assert runs[0] == NEW_YEAR_2AM - dt.timedelta(hours=1)
+
+
+def test_next_runs_timezone_argument_for_strings() -> None:
+    runs = next_runs(
+        "30 8 * * 1-5", 2, start=dt.datetime(2026, 1, 2, tzinfo=UTC), timezone="America/New_York"
+    )
+
+    new_york = ZoneInfo("America/New_York")
+    assert runs == [
+        dt.datetime(2026, 1, 2, 8, 30, tzinfo=new_york),
+        dt.datetime(2026, 1, 5, 8, 30, tzinfo=new_york),
+    ]
+
+
+@pytest.mark.parametrize("interval", [900, 900.0, dt.timedelta(minutes=15)])
+def test_next_runs_of_an_interval(interval: Any) -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+    assert next_runs(interval, 3, start=start) == [start + dt.timedelta(minutes=15 * k) for k in range(3)]
+
+
+def test_next_runs_of_prefect_schedule_objects() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    anchor = dt.datetime(2025, 12, 31, 23, 45, tzinfo=UTC)
+
+    assert next_runs(CronSchedule(cron="0 */6 * * *"), 2, start=start) == [
+        start,
+        start + dt.timedelta(hours=6),
+    ]
+    assert next_runs(
+        IntervalSchedule(interval=dt.timedelta(hours=1), anchor_date=anchor), 1, start=start
+    ) == [dt.datetime(2026, 1, 1, 0, 45, tzinfo=UTC)]
+    assert next_runs("RRULE:FREQ=DAILY;BYHOUR=2;BYMINUTE=0;BYSECOND=0", 1, start=start) == [NEW_YEAR_2AM]
+
+
+def test_next_runs_of_a_deployment_merges_its_schedules() -> None:
+    deployment = nightly.to_deployment("nightly", cron="0 2 * * *")
+    twice = nightly.to_deployment("twice", schedules=[Cron("0 2 * * *"), Cron("0 14 * * *")])
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+    assert next_runs(deployment, 2, start=start) == [NEW_YEAR_2AM, NEW_YEAR_2AM + dt.timedelta(days=1)]
+    assert next_runs(twice, 3, start=start) == [
+        NEW_YEAR_2AM,
+        NEW_YEAR_2AM + dt.timedelta(hours=12),
+        NEW_YEAR_2AM + dt.timedelta(days=1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("0 2 * *", 3), r"next_runs\('0 2 \* \*', \.\.\.\): not a valid schedule"),
+        (("0 2 * * *", 0), r"n=0\): n is how many fire times to list, a positive integer"),
+        ((-60, 1), r"next_runs\(-60, \.\.\.\): an interval must be positive"),
+        ((nightly, 1), r"got the flow 'nightly', which has no schedule.*nightly.to_deployment"),
+        (([1, 2], 1), r"takes a cron string, an interval .* got list \[1, 2\]"),
+    ],
+)
+def test_next_runs_bad_input(args: tuple[Any, int], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        next_runs(*args)
+
+
+def test_next_runs_deployment_without_schedule() -> None:
+    with pytest.raises(UsageError, match=r"deployment 'adhoc' has no schedule"):
+        next_runs(nightly.to_deployment("adhoc"), 1)
+
+
+def test_next_runs_bad_timezone() -> None:
+    with pytest.raises(UsageError, match=r"timezone=.Mars/Olympus.\) is not an IANA timezone"):
+        next_runs("0 2 * * *", 1, timezone="Mars/Olympus")
