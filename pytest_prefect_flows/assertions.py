@@ -59,9 +59,10 @@ def assert_failed(
 ) -> None:
     """The run Failed; with `exc`, its exception is an instance of it; with `match`, its text matches."""
     __tracebackhide__ = True
+    regex = _exception_filter("assert_failed", exc, match)
     subject = _Subject.of(run, "assert_failed")
     _expect_type("assert_failed", subject, StateType.FAILED)
-    _expect_exception("assert_failed", subject, exc, match)
+    _expect_exception(subject, exc, regex)
 
 
 def assert_crashed(run: FlowRunRecord | TaskRunRecord | State) -> None:
@@ -122,10 +123,11 @@ def assert_task_failed(
 ) -> None:
     """The task's run Failed (after any retries); `exc`/`match` check its exception."""
     __tracebackhide__ = True
+    regex = _exception_filter("assert_task_failed", exc, match)
     flow_run = _flow_record(run, "assert_task_failed")
     subject = _Subject(_task_run(flow_run, task), flow_run)
     _expect_type("assert_task_failed", subject, StateType.FAILED)
-    _expect_exception("assert_task_failed", subject, exc, match)
+    _expect_exception(subject, exc, regex)
 
 
 def assert_task_retried(run: FlowRunRecord | State, task: Any, times: int | None = None) -> None:
@@ -393,11 +395,15 @@ def _expect_type(helper: str, run: Any, expected: StateType) -> None:
     subject.fail(f"Expected {subject.label} to be {wanted}; it is {actual}.", wanted, subject.state_text)
 
 
-def _expect_exception(helper: str, subject: _Subject, exc: Any, match: Any) -> None:
-    __tracebackhide__ = True
+def _exception_filter(helper: str, exc: Any, match: Any) -> re.Pattern[str] | None:
+    """Checks `exc` and `match` before any run is looked at; returns `match` compiled."""
     if exc is not None and not _is_exception_type(exc):
         raise UsageError(f"{helper}(exc=...) takes an exception class (or tuple of them), got {exc!r}.")
-    regex = _regex(match, helper) if match is not None else None
+    return _regex(match, helper) if match is not None else None
+
+
+def _expect_exception(subject: _Subject, exc: Any, regex: re.Pattern[str] | None) -> None:
+    __tracebackhide__ = True
     error = subject.exception
     if exc is not None and not isinstance(error, exc):
         got = type(error).__name__ if error is not None else "no exception"

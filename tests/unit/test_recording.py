@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from prefect import flow, get_run_logger, task
@@ -253,3 +254,72 @@ async def test_run_async_from_an_async_test(run_flow: RunFlow, anyio_backend: st
 
     assert run.state_name == "Failed"
     assert isinstance(run.exception, KeyError)
+
+
+# Assertion helpers: bad input is a usage error that names what was passed.
+
+
+def test_helpers_name_a_wrong_run_argument() -> None:
+    from pytest_prefect_flows import assert_completed
+
+    with pytest.raises(UsageError, match=r"takes a FlowRunRecord .* got str 'fan_out'"):
+        assert_completed("fan_out")  # type: ignore[arg-type]
+
+
+def test_task_helpers_need_the_flow_runs_record(run_flow: RunFlow) -> None:
+    from pytest_prefect_flows import assert_task_completed
+
+    task_run = run_flow(retrying).task(flaky)
+    with pytest.raises(UsageError, match=r"needs the flow run's record .* Pass the FlowRunRecord"):
+        assert_task_completed(task_run, flaky)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda a, run: a.assert_failed(run, exc="ValueError"), r"exc=\.\.\.\) takes an exception class"),
+        (lambda a, run: a.assert_task_retried(run, flaky, times=-1), r"retries >= 0, got -1"),
+        (lambda a, run: a.assert_task_states(run, flaky, "Completed"), r"list of state names"),
+        (lambda a, run: a.assert_task_order(run, [flaky]), r"at least two tasks"),
+        (lambda a, run: a.assert_retry_delays(run, flaky, "1"), r"list of seconds"),
+        (lambda a, run: a.assert_logged(run, "(", level="INFO"), r"'\(' is not a valid regular expression"),
+        (lambda a, run: a.assert_logged(run, "x", level="LOUD"), r"logging level .* got 'LOUD'"),
+        (lambda a, run: a.assert_state(run, 3), r"takes a state name"),
+    ],
+    ids=["exc", "times", "states", "order", "delays", "pattern", "level", "state"],
+)
+def test_bad_helper_arguments_are_usage_errors(run_flow: RunFlow, call: Any, message: str) -> None:
+    import pytest_prefect_flows.assertions as helpers
+
+    run = run_flow(retrying)
+    with pytest.raises(UsageError, match=message):
+        call(helpers, run)
+
+
+def test_task_not_run_rejects_a_name_the_flow_module_does_not_define(run_flow: RunFlow) -> None:
+    from pytest_prefect_flows import assert_task_not_run
+
+    run = run_flow(retrying)
+    assert_task_not_run(run, "square")  # defined next to the flow, did not run here
+    with pytest.raises(
+        UnknownTaskError, match=r"no task named 'sqaure'.*\n.*\nTasks the flow's module defines: "
+    ):
+        assert_task_not_run(run, "sqaure")
+
+
+def test_task_helpers_find_task_runs_in_subflows(run_flow: RunFlow) -> None:
+    from pytest_prefect_flows import assert_task_states
+
+    run = run_flow(fan_out)
+    inner = run.subflows[0].task("square")
+    assert_task_states(run, inner, ["Pending", "Running", "Completed"])
+    assert inner in run.tasks("square")
+
+
+def test_logged_level_means_exactly_that_level(run_flow: RunFlow) -> None:
+    from pytest_prefect_flows import assert_logged
+
+    run = run_flow(chatty)
+    assert_logged(run, r"skipped \d records", level=logging.WARNING)
+    with pytest.raises(AssertionError, match=r"at level INFO matches 'skipped"):
+        assert_logged(run, r"skipped \d records", level="info")
