@@ -29,6 +29,7 @@ STATE_ALIASES = {
     "Cancelled": "Cancelled",
     "TimedOut": "Failed",
 }
+OWN_PACKAGE = "pytest_prefect_flows."
 REPORTED_STATES = ("Completed", "Failed", "Retried", "Cached", "Crashed", "Cancelled")
 
 
@@ -148,6 +149,8 @@ class Collector:
         usage: dict[str, Usage] = {}
         for test in sorted(self.tests, key=lambda entry: entry["nodeid"]):
             for run in iter_runs(test["flow_runs"]):
+                if run["key"].startswith(OWN_PACKAGE):
+                    continue  # wrapper flows of pytest-prefect-flows itself (e.g. idempotency checks)
                 item = usage.setdefault(run["key"], Usage(run["key"], run["kind"], run["label"]))
                 item.runs += 1
                 item.retries = max(item.retries, run["retries"])

@@ -47,8 +47,8 @@ th, td { text-align: left; padding: 4px 10px; border-bottom: 1px solid #eef1f4; 
 th { background: #eef1f4; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.notrun td { color: #9aa5b1; }
-.badge { display: inline-block; border-radius: 9px; padding: 0 7px; margin: 1px 2px; color: #fff;
-         font-size: 12px; }
+.badge { display: inline-block; white-space: nowrap; border-radius: 9px; padding: 0 7px; margin: 1px 2px;
+         color: #fff; font-size: 12px; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 12px; }
 .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 4px;
             vertical-align: -2px; }
@@ -56,12 +56,15 @@ details { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px; margi
 summary { cursor: pointer; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
 svg text { font: 12px ui-monospace, Menlo, Consolas, monospace; fill: #1f2933; }
 svg .axis { stroke: #d5dbe1; } svg .tick { fill: #7b8794; font-size: 11px; }
+details.tests { border: 0; margin: 0; padding: 0; background: none; font-size: 12px; }
+details.tests summary { font-family: inherit; }
+td { white-space: nowrap; } td:nth-child(6) { white-space: normal; }
 ul.problems li { font-family: ui-monospace, Menlo, Consolas, monospace; }
 """
 
 LABEL_WIDTH = 300
 CHART_WIDTH = 560
-STATE_WIDTH = 160
+STATE_WIDTH = 210
 ROW_HEIGHT = 22
 
 
@@ -163,15 +166,21 @@ def _table_row(item: dict[str, Any]) -> str:
     states = "".join(_badge(state, f"{state} {count}") for state, count in item["states"].items())
     coverage = item["line_coverage"]
     lines = "" if not coverage or coverage["percent"] is None else f"{coverage['percent']:g}%"
-    tests = "<br>".join(escape(nodeid) for nodeid in item["tests"][:5])
-    if len(item["tests"]) > 5:
-        tests += f"<br>&hellip; {len(item['tests']) - 5} more"
+    tests = _tests_cell(item["tests"])
     css = "" if item["runs"] else ' class="notrun"'
     runs = str(item["runs"]) if item["runs"] else "not run"
     return (
         f"<tr{css}><td>{item['kind']}</td><td>{escape(item['name'])}</td><td>{escape(where)}</td>"
         f'<td class="num">{runs}</td><td>{states}</td><td>{tests}</td><td class="num">{lines}</td></tr>'
     )
+
+
+def _tests_cell(nodeids: list[str]) -> str:
+    if not nodeids:
+        return ""
+    listed = "<br>".join(escape(nodeid) for nodeid in nodeids)
+    plural = "s" if len(nodeids) > 1 else ""
+    return f'<details class="tests"><summary>{len(nodeids)} test{plural}</summary>{listed}</details>'
 
 
 def _badge(state: str, text: str) -> str:

@@ -96,21 +96,25 @@ def _relative(filename: str, rootdir: Path) -> str:
 def _summary(
     items: list[dict[str, Any]], collector: Collector, discovery: Discovery | None
 ) -> dict[str, Any]:
-    def count(kind: str, discovered: bool, ran: bool) -> int:
+    def count(kind: str, *, discovered_only: bool, ran_only: bool) -> int:
         return sum(
             1
             for item in items
-            if item["kind"] == kind and item["discovered"] >= discovered and (item["runs"] > 0) >= ran
+            if item["kind"] == kind
+            and (item["discovered"] or not discovered_only)
+            and (item["runs"] > 0 or not ran_only)
         )
 
-    tasks_discovered = count("task", True, False)
-    tasks_run = count("task", True, True)
+    # Without flow paths nothing is discovered: "run" then counts everything that ran.
+    discovered_only = discovery is not None
+    tasks_discovered = count("task", discovered_only=True, ran_only=False)
+    tasks_run = count("task", discovered_only=discovered_only, ran_only=True)
     runs = [run for test in collector.tests for run in iter_runs(test["flow_runs"])]
     return {
-        "flows_discovered": count("flow", True, False),
-        "flows_run": count("flow", True, True) if discovery else count("flow", False, True),
+        "flows_discovered": count("flow", discovered_only=True, ran_only=False),
+        "flows_run": count("flow", discovered_only=discovered_only, ran_only=True),
         "tasks_discovered": tasks_discovered,
-        "tasks_run": tasks_run if discovery else count("task", False, True),
+        "tasks_run": tasks_run,
         "task_coverage_percent": round(100.0 * tasks_run / tasks_discovered, 1) if tasks_discovered else None,
         "flow_runs": sum(1 for run in runs if run["kind"] == "flow"),
         "task_runs": sum(1 for run in runs if run["kind"] == "task"),

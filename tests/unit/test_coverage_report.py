@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -49,12 +50,16 @@ def parent(name: str) -> str:
     return child(flaky(name))
 
 
-def definition(obj: object, kind: str = "task") -> Definition:
-    key = function_key(obj)
-    assert key is not None
+def key(obj: Any) -> str:
+    value = function_key(obj)
+    assert value is not None
+    return value
+
+
+def definition(obj: Any, kind: str = "task") -> Definition:
     return Definition(
-        kind, key, obj.name, __name__, "tests/unit/test_coverage_report.py", 1, obj, obj.retries or 0
-    )  # type: ignore[attr-defined]
+        kind, key(obj), obj.name, __name__, "tests/unit/test_coverage_report.py", 1, obj, obj.retries or 0
+    )
 
 
 @pytest.fixture
@@ -67,12 +72,12 @@ def collected(run_flow: RunFlow, prefect_runs: RunLog, request: pytest.FixtureRe
 
 def test_usage_counts_runs_states_and_tests_per_function(collected: Collector) -> None:
     usage = collected.usage()
-    assert usage[function_key(flaky)].states == {"Completed": 1, "Retried": 1}
-    assert usage[function_key(flaky)].retried
-    assert usage[function_key(steady)].states == {"Completed": 1}
-    assert usage[function_key(child)].kind == "flow"
+    assert usage[key(flaky)].states == {"Completed": 1, "Retried": 1}
+    assert usage[key(flaky)].retried
+    assert usage[key(steady)].states == {"Completed": 1}
+    assert usage[key(child)].kind == "flow"
     assert {item.runs for item in usage.values()} == {1}
-    assert usage[function_key(parent)].tests == ["tests/test_a.py::test_one"]
+    assert usage[key(parent)].tests == ["tests/test_a.py::test_one"]
 
 
 def test_attempt_segments_show_the_retried_attempt(collected: Collector) -> None:
@@ -89,15 +94,15 @@ def test_merging_worker_data_gives_the_same_totals(collected: Collector) -> None
     controller.merge(json.loads(json.dumps(collected.to_data())))
     controller.merge(json.loads(json.dumps(collected.to_data())))
     usage = controller.usage()
-    assert usage[function_key(flaky)].runs == 2
-    assert usage[function_key(flaky)].states == {"Completed": 2, "Retried": 2}
+    assert usage[key(flaky)].runs == 2
+    assert usage[key(flaky)].states == {"Completed": 2, "Retried": 2}
 
 
 def test_cov_fail_under_names_the_task_that_never_ran(collected: Collector) -> None:
     discovered = [definition(flaky), definition(steady), definition(never_called)]
     result = gates.cov_fail_under(discovered, collected.usage(), threshold=100)
     assert not result.passed
-    assert result.missing == [function_key(never_called)]
+    assert result.missing == [key(never_called)]
     assert "2 of 3 discovered tasks ran (66.7%, required 100%)" in result.message
     assert "never run: never_called (tests/unit/test_coverage_report.py:1)" in result.message
     assert gates.cov_fail_under(discovered, collected.usage(), threshold=66).passed
@@ -106,7 +111,7 @@ def test_cov_fail_under_names_the_task_that_never_ran(collected: Collector) -> N
 def test_require_retry_tested_names_tasks_with_retries_never_retried(collected: Collector) -> None:
     result = gates.require_retry_tested([definition(flaky), definition(steady)], collected.usage())
     assert not result.passed
-    assert result.missing == [function_key(steady)]
+    assert result.missing == [key(steady)]
     assert "steady (retries=1, ran 1x without retrying)" in result.message
     assert gates.require_retry_tested([definition(flaky), definition(never_called)], collected.usage()).passed
 
