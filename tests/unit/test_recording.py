@@ -107,6 +107,47 @@ def test_subflow_record_attaches_to_its_parent(run_flow: RunFlow, prefect_runs: 
     assert prefect_runs.last is run
 
 
+@task
+async def echo(x: int) -> int:
+    return x
+
+
+@flow
+async def async_child(x: int) -> int:
+    return await echo(x)
+
+
+@flow
+async def async_parent() -> int:
+    first, second = await asyncio.gather(async_child(1), async_child(2))
+    return first + second
+
+
+@task
+def starts_a_subflow() -> int:
+    return child(5)
+
+
+@flow
+def subflow_from_a_task() -> int:
+    return starts_a_subflow.submit().result()
+
+
+def test_concurrent_async_subflows_attach_to_their_parent(run_flow: RunFlow) -> None:
+    run = run_flow(async_parent)
+
+    assert [subflow.flow_name for subflow in run.subflows] == ["async-child", "async-child"]
+    assert sorted(task_run.parameters["x"] for task_run in run.all_task_runs) == [1, 2]
+    assert run.result() == 3
+
+
+def test_subflow_started_inside_a_submitted_task_attaches_to_the_flow(run_flow: RunFlow) -> None:
+    run = run_flow(subflow_from_a_task)
+
+    assert [subflow.flow_name for subflow in run.subflows] == ["child"]
+    assert run.task_names == ["starts_a_subflow", "square"]
+
+
 def test_flow_called_directly_is_recorded(prefect_runs: RunLog) -> None:
     fan_out()
 
