@@ -308,6 +308,7 @@ class _Store:
         return merged
 
     def load(self, cls: type[Block], name: str) -> Block:
+        __tracebackhide__ = True
         call = f"{cls.__name__}.load({name!r})"
         slug, _, doc_name = name.rpartition("/") if "/" in name else (None, "", name)
         blocks = self.blocks()
@@ -364,6 +365,7 @@ class _Store:
         return block._block_document_id
 
     def get_variable(self, name: str, default: Any) -> Any:
+        __tracebackhide__ = True
         variables = self.variables()
         if name in variables:
             return copy.deepcopy(variables[name])
@@ -432,10 +434,12 @@ _PATCHES = _Store()
 
 
 def _load(cls: type[Block], name: str, validate: bool = True, client: Any = None) -> Block:
+    __tracebackhide__ = True
     return _PATCHES.load(cls, name)
 
 
 async def _aload(cls: type[Block], name: str, validate: bool = True, client: Any = None) -> Block:
+    __tracebackhide__ = True
     return _PATCHES.load(cls, name)
 
 
@@ -450,10 +454,12 @@ async def _asave(
 
 
 def _get(cls: type[Variable[Any]], name: str, default: Any = _MISSING) -> Any:
+    __tracebackhide__ = True
     return _PATCHES.get_variable(name, default)
 
 
 async def _aget(cls: type[Variable[Any]], name: str, default: Any = _MISSING) -> Any:
+    __tracebackhide__ = True
     return _PATCHES.get_variable(name, default)
 
 
