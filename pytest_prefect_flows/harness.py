@@ -382,6 +382,8 @@ class _Backend:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+            # An xdist controller closes last: it removes the dirs of workers that were killed.
+            remove_stale_temp_dirs(self._base_dir)
 
     def __enter__(self) -> _Backend:
         return self
