@@ -406,6 +406,7 @@ class _Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: list[RunLog] = []
+        self._parents: dict[str, str | None] = {}  # flow run id -> the flow run it started in
         self._restore: list[tuple[Any, str, Any]] = []
         self._log_handler = _RunLogHandler(self)
 
@@ -444,6 +445,7 @@ class _Hub:
         for module, name, original in reversed(self._restore):
             setattr(module, name, original)
         self._restore.clear()
+        self._parents.clear()
         for name in ("prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).removeHandler(self._log_handler)
 
@@ -464,8 +466,10 @@ class _Hub:
 
     def _flow_state(self, state: Any, flow_run_id: Any, engine: Any) -> None:
         run_id = str(flow_run_id)
-        parent = _current_flow_run.get()
-        parent = parent if parent != run_id else None
+        with self._lock:
+            if run_id not in self._parents:  # first state of this run: it runs inside the current one
+                self._parents[run_id] = _current_flow_run.get()
+            parent = self._parents[run_id]
         for listener in self.listeners:
             listener.on_flow_state(run_id, state, engine, parent)
         if state.type.value == "RUNNING":
