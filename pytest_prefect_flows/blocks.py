@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from prefect._internal.compatibility.async_dispatch import async_dispatch
@@ -52,6 +52,8 @@ from prefect.utilities.dispatch import lookup_type
 from prefect.variables import Variable
 
 from pytest_prefect_flows.exceptions import UnknownBlockError, UsageError
+
+_BlockT = TypeVar("_BlockT", bound=Block)
 
 _REGISTER_HINT = (
     "Register it first: fake_blocks.secret(name, value), fake_blocks.add(name, block) or "
@@ -155,7 +157,7 @@ class FakeBlocks:
         self._set_block(name, block)
         return block
 
-    def add(self, name: str, block: Block) -> Block:
+    def add(self, name: str, block: _BlockT) -> _BlockT:
         """Register any Block instance: `type(block).load(name)` and `Block.load("<slug>/name")` return it."""
         name = _validated_name("block", name, _BLOCK_NAMES, _BLOCK_RULE)
         if isinstance(block, type) and issubclass(block, Block):
@@ -189,8 +191,7 @@ class FakeBlocks:
                 f"fake_blocks.variable({name!r}, <{type(value).__name__}>): a Prefect variable holds a "
                 "JSON-like value (str, int, float, bool, None, list, dict); convert it first."
             ) from None
-        with self._lock:
-            self._variables[name] = copy.deepcopy(value)
+        self._set_variable(name, value)
 
     @property
     def names(self) -> list[str]:
@@ -206,6 +207,10 @@ class FakeBlocks:
     def _set_block(self, name: str, block: Block | NotificationSink) -> None:
         with self._lock:
             self._blocks[name] = block
+
+    def _set_variable(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._variables[name] = copy.deepcopy(value)
 
     def __enter__(self) -> FakeBlocks:
         if self._active:
@@ -322,8 +327,7 @@ class _Store:
         if cls is Block and slug is None:
             raise UnknownBlockError(
                 f"{call}: Prefect looks a block name up per block type and `Block` has none. "
-                f"Load it with the block's class, or with a slug: "
-                f"Block.load('{_kind_slug(entry)}/{doc_name}')."
+                f"Load it with {_how_to_load(entry, doc_name)}."
             )
         if isinstance(entry, NotificationSink):
             return self._notification(entry, cls, slug, call)
@@ -351,15 +355,14 @@ class _Store:
         if name is None:
             raise ValueError("You're attempting to save a block document without a name.")
         name = _validated_name("block", name, _BLOCK_NAMES, _BLOCK_RULE)
-        fakes = self.innermost
-        with fakes._lock:
-            if name in fakes._blocks and not overwrite:
+        with self._lock:
+            if name in self.blocks() and not overwrite:
                 raise ValueError(
                     "You are attempting to save values with a name that is already in use for this block "
                     "type. If you would like to overwrite the values that are saved, then save with "
                     "`overwrite=True`."
                 )
-            fakes._blocks[name] = block
+            self.innermost._set_block(name, block)
         block._block_document_name = name
         block._block_document_id = uuid.uuid4()
         return block._block_document_id
@@ -383,11 +386,10 @@ class _Store:
         self, cls: type[Variable[Any]], name: str, value: Any, tags: list[str] | None, overwrite: bool
     ) -> Variable[Any]:
         created = VariableCreate(name=name, value=value, tags=tags or [])
-        fakes = self.innermost
-        with fakes._lock:
+        with self._lock:
             if name in self.variables() and not overwrite:
                 raise ValueError(f"Variable {name!r} already exists. Use `overwrite=True` to update it.")
-            fakes._variables[name] = copy.deepcopy(value)
+            self.innermost._set_variable(name, value)
         return cls.model_validate(created.model_dump())
 
     def unset_variable(self, name: str) -> bool:
@@ -399,8 +401,13 @@ class _Store:
         return False
 
 
-def _kind_slug(entry: Block | NotificationSink) -> str:
-    return "slack-webhook" if isinstance(entry, NotificationSink) else type(entry).get_block_type_slug()
+def _how_to_load(entry: Block | NotificationSink, name: str) -> str:
+    if isinstance(entry, NotificationSink):
+        return f"a NotificationBlock subclass, e.g. SlackWebhook.load({name!r})"
+    block_class = type(entry)
+    return (
+        f"{block_class.__name__}.load({name!r}) or Block.load('{block_class.get_block_type_slug()}/{name}')"
+    )
 
 
 def _lookup_block_class(slug: str) -> type[Block] | None:
