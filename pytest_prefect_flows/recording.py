@@ -354,6 +354,7 @@ class RunLog:
             record = self._task_runs.get(task_run_id)
             if record is None:
                 record = self._new_task_record(task_run, context)
+            record.name = task_run.name  # a `task_run_name` template is rendered after Pending
             record.attempts = max(record.attempts, task_run.run_count)
             record._add(state, attempt=max(task_run.run_count, 1))
             if state.name == "AwaitingRetry":
