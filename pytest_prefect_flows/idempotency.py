@@ -14,10 +14,12 @@ A task is checked by calling it inside an ad-hoc flow named `check-<task name>` 
 task's result. Every run gets the same argument objects, as Prefect's own retries do, so a task
 that mutates its input is caught.
 
-Cached results: every scenario runs with an empty result cache (a temporary
-`PREFECT_LOCAL_STORAGE_PATH`), so a task with a `cache_policy` really runs in each compared run; a
-re-run after an injected failure shares the cache of the run it recovers, as a production re-run
-would. Result storage other than the default local one is not redirected.
+Cached results: each compared run (each of `assert_idempotent`'s runs, the clean run and each
+injection point of `assert_retry_safe`) starts with an empty result cache (a temporary
+`PREFECT_LOCAL_STORAGE_PATH`), so a task with a `cache_policy` really runs its body: a cache may
+expire or be cleared, and idempotency must not depend on it. A re-run after an injected failure
+shares the cache of the run it recovers, as an immediate production re-run would. Result storage
+other than the default local one is not redirected.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ import difflib
 import inspect
 import os
 import pprint
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_prefect_flows.exceptions import IdempotencyError, UsageError
@@ -141,32 +146,82 @@ def _require_runs(runs: Any, helper: str) -> int:
 # Scenarios: fresh state (reset) and a fresh result cache, then runs and snapshots
 
 
+class _ResultCache:
+    """The check's own local result storage, emptied before each compared run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def clear(self) -> None:
+        for child in self.path.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def _fresh_result_cache() -> Iterator[None]:
+def _check_scope() -> Iterator[_ResultCache]:
+    """Fast retries and a private `PREFECT_LOCAL_STORAGE_PATH` for the whole check.
+
+    The settings are switched once: building Prefect settings is slow, emptying a directory is not.
+    """
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from pytest_prefect_flows.faults import fast_retries
 
     with (
         tempfile.TemporaryDirectory(prefix="prefect-flows-cache-", ignore_cleanup_errors=True) as path,
         temporary_settings({PREFECT_LOCAL_STORAGE_PATH: path}),
+        fast_retries(),
     ):
-        yield
+        yield _ResultCache(path)
 
 
-@contextlib.contextmanager
-def _scenario(reset: Reset | None) -> Iterator[None]:
-    """One scenario: starts from `reset()` (entered if it returns a context manager), empty cache."""
-    with _fresh_result_cache():
-        made: Any = reset() if reset is not None else None
+@dataclasses.dataclass
+class _Check:
+    """What a check runs (`target`), how it looks at side effects and restores state."""
+
+    target: _Target
+    observe: Observe | None
+    reset: Reset | None
+    cache: _ResultCache
+
+    @contextlib.contextmanager
+    def scenario(self) -> Iterator[None]:
+        """Starts from `reset()`, inside the context manager it returns if any."""
+        made: Any = self.reset() if self.reset is not None else None
         if inspect.isgenerator(made):
             raise UsageError(
-                f"reset={reset!r} is a generator function; decorate it with @contextlib.contextmanager "
-                "to build fresh state around each scenario, or make it a plain function."
+                f"reset={self.reset!r} is a generator function; decorate it with "
+                "@contextlib.contextmanager to build fresh state around each scenario, "
+                "or make it a plain function."
             )
         if hasattr(made, "__enter__") and hasattr(made, "__exit__"):
             with made:
                 yield
         else:
             yield
+
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], fresh_cache: bool = True) -> FlowRunRecord:
+        if fresh_cache:
+            self.cache.clear()
+        return self.target.run(args, kwargs)
+
+    def finish(self, record: FlowRunRecord) -> _Outcome:
+        """The run's result and the snapshot of side effects, taken now."""
+        completed = record.state_type == "COMPLETED"
+        result = _snapshot(record.result(raise_on_failure=False)) if completed else None
+        return _Outcome(record, result, _observe(self.observe))
+
+    def repeat(self, args: tuple[Any, ...], kwargs: dict[str, Any], runs: int) -> list[_Outcome]:
+        """Runs it up to `runs` times, each with an empty result cache; stops at a run that fails."""
+        outcomes: list[_Outcome] = []
+        for _ in range(runs):
+            outcomes.append(self.finish(self.run(args, kwargs)))
+            if not outcomes[-1].completed:
+                break
+        return outcomes
 
 
 def _snapshot(value: Any) -> Any:
@@ -205,11 +260,6 @@ class _Outcome:
             if exception is not None
             else str(self.record.state_name)
         )
-
-
-def _finish(record: FlowRunRecord, observe: Observe | None) -> _Outcome:
-    result = _snapshot(record.result(raise_on_failure=False)) if record.state_type == "COMPLETED" else None
-    return _Outcome(record, result, _observe(observe))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,18 +419,6 @@ def _indent(lines: list[str], by: str = "  ") -> list[str]:
 # assert_idempotent
 
 
-def _repeat(
-    target: _Target, args: tuple[Any, ...], kwargs: dict[str, Any], observe: Observe | None, runs: int
-) -> list[_Outcome]:
-    """Runs it up to `runs` times, stopping at the first run that does not complete."""
-    outcomes: list[_Outcome] = []
-    for _ in range(runs):
-        outcomes.append(_finish(target.run(args, kwargs), observe))
-        if not outcomes[-1].completed:
-            break
-    return outcomes
-
-
 def _idempotency_problem(target: _Target, outcomes: list[_Outcome]) -> str | None:
     first = outcomes[0]
     for number, outcome in enumerate(outcomes, start=1):
@@ -423,10 +461,10 @@ def assert_idempotent(
     _require_callable(observe, "observe", "assert_idempotent", required=False)
     _require_callable(reset, "reset", "assert_idempotent", required=False)
     runs = _require_runs(runs, "assert_idempotent")
-    from pytest_prefect_flows.faults import fast_retries
-
-    with fast_retries(), _scenario(reset):
-        outcomes = _repeat(target, args, kwargs, observe, runs)
+    with _check_scope() as cache:
+        check = _Check(target, observe, reset, cache)
+        with check.scenario():
+            outcomes = check.repeat(args, kwargs, runs)
     problem = _idempotency_problem(target, outcomes)
     if problem is not None:
         raise IdempotencyError(problem, [problem.splitlines()[0]])
@@ -463,30 +501,25 @@ def _recovery(point: InjectionPoint, first: FlowRunRecord) -> str:
 
 
 def _run_point(
-    target: _Target,
-    point: InjectionPoint,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    observe: Observe,
-    reset: Reset | None,
-    clean: _Outcome,
+    check: _Check, point: InjectionPoint, args: tuple[Any, ...], kwargs: dict[str, Any], clean: _Outcome
 ) -> str | None:
     """One scenario: inject, recover (Prefect's retry, or one re-run), compare with the clean run."""
     from pytest_prefect_flows.faults import FaultInjector
 
-    with _scenario(reset):
+    with check.scenario():
         with FaultInjector(check_unused=False) as injector:
             inject = injector.after if point.kind == "after" else injector.crash
             spec = inject(point.task, times=1)
-            first = target.run(args, kwargs)
+            first = check.run(args, kwargs)
         if spec.fired == 0:
             return (
                 f"{point.task}: the injected failure never fired (the task did not run in this scenario, "
                 "though it ran in the clean run); check that reset() restores the clean run's starting state."
             )
         recovery = _recovery(point, first)
-        final = first if first.state_type == "COMPLETED" else target.run(args, kwargs)
-        outcome = _finish(final, observe)
+        completed = first.state_type == "COMPLETED"
+        final = first if completed else check.run(args, kwargs, fresh_cache=False)
+        outcome = check.finish(final)
     runs = [first] if final is first else [first, final]
     timelines = [
         line
@@ -520,11 +553,10 @@ def assert_retry_safe(
     target = _Target(flow, "assert_retry_safe")
     _require_callable(observe, "observe", "assert_retry_safe", required=True)
     _require_callable(reset, "reset", "assert_retry_safe", required=False)
-    from pytest_prefect_flows.faults import fast_retries
-
-    with fast_retries():
-        with _scenario(reset):
-            clean = _finish(target.run(args, kwargs), observe)
+    with _check_scope() as cache:
+        check = _Check(target, observe, reset, cache)
+        with check.scenario():
+            clean = check.finish(check.run(args, kwargs))
         if not clean.completed:
             raise IdempotencyError(
                 f"The clean run of {target.label} did not complete ({clean.failure()}); "
@@ -538,11 +570,7 @@ def assert_retry_safe(
             raise UsageError(
                 f"The clean run of {target.label} ran no tasks: there is nothing to inject into."
             )
-        problems = [
-            problem
-            for point in points
-            if (problem := _run_point(target, point, args, kwargs, observe, reset, clean))
-        ]
+        problems = [problem for point in points if (problem := _run_point(check, point, args, kwargs, clean))]
     if problems:
         raise IdempotencyError(_retry_report(target, points, problems), [p.splitlines()[0] for p in problems])
 
@@ -611,6 +639,77 @@ def _database_key(target: _Target) -> bytes:
     return f"{fn.__module__}.{fn.__qualname__}|{target.name}|{test}".encode()
 
 
+class _ShrinkBudgetSpent(BaseException):
+    """Ends hypothesis's run once shrinking used its budget (a BaseException: not a test failure)."""
+
+
+class _ShrinkBudget:
+    """Stops shrinking after `limit` more inputs once an input failed; keeps the smallest failure.
+
+    Shrinking can try hundreds of inputs, each costing several flow runs. Counted, not timed, so a
+    derandomized run reports the same input each time. Smallest = shortest pretty-printed input.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+        self.best: IdempotencyError | None = None
+        self._best_size = 0
+
+    def check(self) -> None:
+        """Before each input: ends the run when the budget is spent."""
+        if self.best is None or self.limit is None:
+            return
+        if self.spent >= self.limit:
+            raise _ShrinkBudgetSpent
+        self.spent += 1
+
+    def failed(self, error: IdempotencyError, size: int) -> None:
+        if self.best is None or size <= self._best_size:
+            self.best, self._best_size = error, size
+
+    def report(self) -> IdempotencyError:
+        assert self.best is not None
+        note = (
+            f"(Shrinking stopped after {self.spent} more inputs, max_shrinks={self.limit}: "
+            "the input above is the smallest failing one found; max_shrinks=None shrinks further.)"
+        )
+        return IdempotencyError(f"{self.best}\n{note}", self.best.problems)
+
+
+def _require_shrinks(max_shrinks: Any) -> int | None:
+    if max_shrinks is None or (
+        isinstance(max_shrinks, int) and not isinstance(max_shrinks, bool) and max_shrinks >= 0
+    ):
+        return max_shrinks
+    raise UsageError(
+        f"check_idempotent(max_shrinks={max_shrinks!r}) takes how many inputs to try while shrinking a "
+        "failure, an integer >= 0 (or None for hypothesis's own limits)."
+    )
+
+
+def _property(check: _Check, runs: int, budget: _ShrinkBudget) -> Callable[..., None]:
+    """The function hypothesis calls with each generated input (as keyword arguments)."""
+
+    def example(**kwargs: Any) -> None:
+        __tracebackhide__ = True
+        budget.check()
+        shown = _pretty(kwargs)
+        with check.scenario():
+            outcomes = check.repeat((), kwargs, runs)
+        problem = _idempotency_problem(check.target, outcomes)
+        if problem is not None:
+            lines = [problem, "Input:", *_indent(shown.splitlines())]
+            error = IdempotencyError("\n".join(lines), [problem.splitlines()[0]])
+            budget.failed(error, len(shown))
+            raise error
+
+    # hypothesis names the falsifying example after the function, and keys its database by it.
+    example.__name__ = example.__qualname__ = re.sub(r"\W|^(?=\d)", "_", check.target.name)
+    example._hypothesis_internal_add_digest = _database_key(check.target)  # type: ignore[attr-defined]
+    return example
+
+
 def check_idempotent(
     flow_or_task: Any,
     strategy: Any,
@@ -619,6 +718,7 @@ def check_idempotent(
     settings: HypothesisSettings | None = None,
     reset: Reset | None = None,
     runs: int = 2,
+    max_shrinks: int | None = 30,
 ) -> None:
     """A hypothesis property: for every generated input, `assert_idempotent` holds.
 
@@ -627,7 +727,8 @@ def check_idempotent(
     returns, if any: fresh state per example, never a function-scoped fixture. `settings`: a
     hypothesis `settings(...)`; None uses the active profile (register one with
     `derandomize=True` for CI). hypothesis's default 200 ms deadline is lifted (flows take longer);
-    another deadline is kept. A failure shows the minimal input found and the diff.
+    another deadline is kept. A failure shows the smallest input found and the diff; shrinking
+    tries at most `max_shrinks` inputs after the first failure (None: hypothesis's own limits).
     """
     __tracebackhide__ = True
     from hypothesis import given
@@ -636,22 +737,12 @@ def check_idempotent(
     _require_callable(observe, "observe", "check_idempotent", required=False)
     _require_callable(reset, "reset", "check_idempotent", required=False)
     runs = _require_runs(runs, "check_idempotent")
+    budget = _ShrinkBudget(_require_shrinks(max_shrinks))
     by_parameter = _strategies_by_parameter(target, strategy)
 
-    def example(**kwargs: Any) -> None:
-        __tracebackhide__ = True
-        shown = _pretty(kwargs)
-        with _scenario(reset):
-            outcomes = _repeat(target, (), kwargs, observe, runs)
-        problem = _idempotency_problem(target, outcomes)
-        if problem is not None:
-            lines = [problem, "Input:", *_indent(shown.splitlines())]
-            raise IdempotencyError("\n".join(lines), [problem.splitlines()[0]])
-
-    example.__name__ = example.__qualname__ = target.name
-    example._hypothesis_internal_add_digest = _database_key(target)  # type: ignore[attr-defined]
-    test = _settings(settings)(given(**by_parameter)(example))
-    from pytest_prefect_flows.faults import fast_retries
-
-    with fast_retries():
-        test()
+    with _check_scope() as cache:
+        example = _property(_Check(target, observe, reset, cache), runs, budget)
+        try:
+            _settings(settings)(given(**by_parameter)(example))()
+        except _ShrinkBudgetSpent:
+            raise budget.report() from None
