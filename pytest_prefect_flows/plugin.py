@@ -65,7 +65,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     except PackageNotFoundError:
         prefect = "not installed"
     backend = config.stash.get(backend_key, None)
-    where = "ephemeral (isolated, started on first flow run)" if backend is None or backend.kind == "ephemeral" else backend.api_url
+    where = "ephemeral (isolated, started on first flow run)"
+    if backend is not None and backend.kind != "ephemeral":
+        where = backend.api_url
     return f"prefect-flows: backend {where}, prefect {prefect}"
 
 
