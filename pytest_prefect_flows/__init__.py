@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
+        IdempotencyError,
         InjectedCrash,
         InjectedFault,
         PrefectFlowsError,
@@ -45,11 +46,20 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.coverage.gates import check_imports
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.http import PrefectHTTPRouter, mock_http
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.strategies import FailurePlan, PlannedFault, failure_plans, records
 
 _EXPORTS: dict[str, str] = {
+    "assert_idempotent": "idempotency",
+    "assert_retry_safe": "idempotency",
+    "check_idempotent": "idempotency",
+    "FailurePlan": "strategies",
+    "PlannedFault": "strategies",
+    "failure_plans": "strategies",
+    "records": "strategies",
     "assert_cancelled": "assertions",
     "assert_completed": "assertions",
     "assert_crashed": "assertions",
@@ -73,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "RecordingNotification": "blocks",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
+    "IdempotencyError": "exceptions",
     "InjectedCrash": "exceptions",
     "InjectedFault": "exceptions",
     "PrefectFlowsError": "exceptions",
