@@ -17,12 +17,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import prefect  # noqa: E402  (timed separately: both harnesses pay it)
-from prefect import flow, task  # noqa: E402
+import prefect
+from prefect import flow, task
 
 
 @task
@@ -43,7 +43,7 @@ def thirty_tasks() -> int:
 class MessageCounter(logging.Handler):
     """Counts log messages that show the native harness's known failure modes."""
 
-    PATTERNS = {
+    PATTERNS: ClassVar[dict[str, str]] = {
         "retry_503": "retryable status code 503",
         "client_retries": "Another attempt will be made",
         "database_locked": "database is locked",
@@ -160,7 +160,8 @@ def main() -> None:
         )
     print(
         f"| **ratio (native / ours)** | **{theirs['startup_s'] / ours['startup_s']:.1f}x** "
-        f"| **{theirs['three_ms'] / ours['three_ms']:.1f}x** | **{theirs['thirty_ms'] / ours['thirty_ms']:.1f}x** | | | |"
+        f"| **{theirs['three_ms'] / ours['three_ms']:.1f}x** "
+        f"| **{theirs['thirty_ms'] / ours['thirty_ms']:.1f}x** | | | |"
     )
     if args.soak:
         soaked = soak(args.soak)

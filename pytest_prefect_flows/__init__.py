@@ -26,6 +26,9 @@ if TYPE_CHECKING:
         assert_task_states,
     )
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
+    from pytest_prefect_flows.clock import PrefectClock, next_runs
+    from pytest_prefect_flows.coverage.discovery import Discovery, discover
+    from pytest_prefect_flows.coverage.gates import check_imports
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
@@ -41,13 +44,10 @@ if TYPE_CHECKING:
         UnusedRouteError,
         UsageError,
     )
-    from pytest_prefect_flows.clock import PrefectClock, next_runs
-    from pytest_prefect_flows.coverage.discovery import Discovery, discover
-    from pytest_prefect_flows.coverage.gates import check_imports
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
-    from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.http import PrefectHTTPRouter, mock_http
+    from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
     from pytest_prefect_flows.strategies import FailurePlan, PlannedFault, failure_plans, records

@@ -31,7 +31,9 @@ def _percent(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise pytest.UsageError(f"--prefect-cov-fail-under takes a percentage (0-100), got {value!r}") from None
+        raise pytest.UsageError(
+            f"--prefect-cov-fail-under takes a percentage (0-100), got {value!r}"
+        ) from None
     if not 0 <= number <= 100:
         raise pytest.UsageError(f"--prefect-cov-fail-under takes a percentage (0-100), got {value!r}")
     return number
@@ -50,7 +52,7 @@ def _backend(value: str) -> str:
 
 def _report(value: str) -> str:
     kind, _, path = value.partition(":")
-    if kind == "term" and not path or kind in ("json", "html") and path:
+    if (kind == "term" and not path) or (kind in ("json", "html") and path):
         return value
     raise pytest.UsageError(
         f"--prefect-report={value!r} is not a report; use `term`, `json:<path>` or `html:<path>`."
@@ -69,13 +71,43 @@ def _seconds(value: str) -> float:
 
 # name -> (ini type, default, converter, help)
 OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
-    "prefect_backend": ("string", "ephemeral", _backend, "`ephemeral` (isolated local backend) or `server:<URL>`"),
-    "prefect_flow_paths": ("linelist", [], None, "packages/dirs whose flows and tasks count for coverage and import checks"),
-    "prefect_cov_fail_under": ("string", "0", _percent, "fail when fewer than this percent of discovered tasks ran"),
-    "prefect_require_retry_tested": ("bool", False, _bool, "fail when a task with retries>0 was never seen retrying"),
-    "prefect_report": ("linelist", ["term"], _report, "flow coverage report: term | json:<path> | html:<path> (repeatable)"),
+    "prefect_backend": (
+        "string",
+        "ephemeral",
+        _backend,
+        "`ephemeral` (isolated local backend) or `server:<URL>`",
+    ),
+    "prefect_flow_paths": (
+        "linelist",
+        [],
+        None,
+        "packages/dirs whose flows and tasks count for coverage and import checks",
+    ),
+    "prefect_cov_fail_under": (
+        "string",
+        "0",
+        _percent,
+        "fail when fewer than this percent of discovered tasks ran",
+    ),
+    "prefect_require_retry_tested": (
+        "bool",
+        False,
+        _bool,
+        "fail when a task with retries>0 was never seen retrying",
+    ),
+    "prefect_report": (
+        "linelist",
+        ["term"],
+        _report,
+        "flow coverage report: term | json:<path> | html:<path> (repeatable)",
+    ),
     "prefect_fast_retries": ("bool", True, _bool, "record retry delays instead of sleeping them"),
-    "prefect_timeout": ("string", "0", _seconds, "hang guard: fail a flow run after this many seconds (0 = off)"),
+    "prefect_timeout": (
+        "string",
+        "0",
+        _seconds,
+        "hang guard: fail a flow run after this many seconds (0 = off)",
+    ),
 }
 
 
@@ -88,14 +120,21 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(flag, dest=name, action="append", type=converter, default=None, help=help_text)
         elif ini_type == "bool":
             group.addoption(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
-            group.addoption(flag.replace("--prefect-", "--prefect-no-"), dest=name, action="store_const", const=False, help=f"turn off {flag}")
+            group.addoption(
+                flag.replace("--prefect-", "--prefect-no-"),
+                dest=name,
+                action="store_const",
+                const=False,
+                help=f"turn off {flag}",
+            )
         else:
             group.addoption(flag, dest=name, type=converter, default=None, help=help_text)
     group.addoption(
         "--prefect-check-imports",
         action="store_true",
         default=False,
-        help="import every module under prefect_flow_paths, build each flow's schema and deployment; fail on errors",
+        help="import every module under prefect_flow_paths, build each flow's schema and "
+        "deployment; fail on errors",
     )
 
 
@@ -128,7 +167,9 @@ class MarkerOptions:
         timeout = get(config, "prefect_timeout") if self.timeout is None else self.timeout
         level = logging.getLevelName(self.log_level) if isinstance(self.log_level, str) else self.log_level
         if isinstance(level, str):
-            raise pytest.UsageError(f"@pytest.mark.prefect(log_level={self.log_level!r}) is not a logging level")
+            raise pytest.UsageError(
+                f"@pytest.mark.prefect(log_level={self.log_level!r}) is not a logging level"
+            )
         return dataclasses.replace(self, fast_retries=bool(fast), timeout=timeout or None, log_level=level)
 
 
