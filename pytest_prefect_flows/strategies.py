@@ -175,7 +175,7 @@ def records(
             name: _field_strategy(name, kind, name in maybe_none, name in dirty)
             for name, kind in schema.items()
         }
-    )
+    ).map(lambda drawn: {name: drawn[name] for name in fields})  # hypothesis sorts the keys
     key_fields = [name for name in fields if name in keys]
     if not key_fields:
         return st.lists(row, min_size=min_size, max_size=max_size)
