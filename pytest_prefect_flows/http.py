@@ -18,11 +18,12 @@ Leaving it checks that every route was called and names the ones that were not
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 import respx
-from respx.models import PassThrough
+from respx.models import AllMockedAssertionError, PassThrough
 
 from pytest_prefect_flows.exceptions import UnusedRouteError
 
@@ -46,6 +47,7 @@ class PrefectHTTPRouter(respx.MockRouter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend_origin: Origin | None = None
+        self.unmatched: list[httpx.Request] = []
         self._backend_route = respx.Route()
 
     def start(self) -> None:
@@ -62,24 +64,37 @@ class PrefectHTTPRouter(respx.MockRouter):
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self._pass_backend(request)
-        return super().handler(request)
+        try:
+            return super().handler(request)
+        except AllMockedAssertionError:
+            self.unmatched.append(request)
+            raise
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
         self._pass_backend(request)
-        return await super().async_handler(request)
+        try:
+            return await super().async_handler(request)
+        except AllMockedAssertionError:
+            self.unmatched.append(request)
+            raise
 
     def assert_all_called(self) -> None:
         uncalled = [route for route in self.routes if not route.called]
         if uncalled:
             lines = [f"{len(uncalled)} mocked HTTP route(s) were never called:"]
             lines += [f"  {_describe(route)}" for route in uncalled]
-            called = sorted({f"{call.request.method} {call.request.url}" for call in self.calls})
-            lines.append(f"Requests made: {', '.join(called) if called else '(none)'}")
+            lines.append(f"Requests matched: {_requests(call.request for call in self.calls)}")
+            lines.append(f"Requests no route matched: {_requests(self.unmatched)}")
             lines.append(
                 "Check the URL and method, or opt out with @pytest.mark.prefect(assert_all_called=False) "
                 "(mock_http(assert_all_called=False) outside pytest)."
             )
             raise UnusedRouteError("\n".join(lines))
+
+
+def _requests(requests: Iterable[httpx.Request]) -> str:
+    distinct = sorted({f"{request.method} {request.url}" for request in requests})
+    return ", ".join(distinct) if distinct else "(none)"
 
 
 def _describe(route: respx.Route) -> str:

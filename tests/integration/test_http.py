@@ -1,0 +1,88 @@
+"""`prefect_http` as users meet it: a flow's outbound HTTP is mocked, the backend's API is not."""
+
+from __future__ import annotations
+
+import pytest
+
+EXTRACT = """
+import httpx
+from prefect import flow, task
+
+@task(retries=3, retry_delay_seconds=[5, 30, 120])
+def extract_orders(url):
+    response = httpx.get(url, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+@flow
+def orders_pipeline(url="https://api.example.test/orders"):
+    return extract_orders(url)
+"""
+
+
+def test_extract_retries_through_503_and_connect_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(orders=EXTRACT)
+    pytester.makepyfile(
+        """
+        import httpx
+        from orders import orders_pipeline
+
+        def test_third_attempt_succeeds(run_flow, prefect_http):
+            route = prefect_http.get("https://api.example.test/orders").mock(
+                side_effect=[
+                    httpx.Response(503),
+                    httpx.ConnectError("connection refused"),
+                    httpx.Response(200, json=[{"id": 1}]),
+                ]
+            )
+            run = run_flow(orders_pipeline)
+            assert run.state_name == "Completed"
+            assert run.result() == [{"id": 1}]
+            assert run.task("extract_orders").attempts == 3
+            assert run.task("extract_orders").retry_delays == [5, 30]
+            assert route.call_count == 3
+            assert [str(call.request.url) for call in prefect_http.calls] == [
+                "https://api.example.test/orders"
+            ] * 3, "the backend's own API calls are not recorded"
+
+        def test_unmocked_url_is_refused(run_flow, prefect_http):
+            run = run_flow(orders_pipeline, "https://elsewhere.example.test/orders")
+            assert run.state_name == "Failed"
+            assert "not mocked" in str(run.task("extract_orders").exception)
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_uncalled_routes_are_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(orders=EXTRACT)
+    pytester.makepyfile(
+        """
+        import pytest
+        from orders import orders_pipeline
+
+        def test_one_route_unused(run_flow, prefect_http):
+            prefect_http.get("https://api.example.test/orders").respond(200, json=[])
+            prefect_http.post("https://api.example.test/audit", name="audit-log").respond(201)
+            run_flow(orders_pipeline)
+
+        @pytest.mark.prefect(assert_all_called=False)
+        def test_opted_out(run_flow, prefect_http):
+            prefect_http.get("https://api.example.test/orders").respond(200, json=[])
+            prefect_http.post("https://api.example.test/audit").respond(201)
+            run_flow(orders_pipeline)
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_one_route_unused*",
+            "*UnusedRouteError: 1 mocked HTTP route(s) were never called:",
+            "*'audit-log': <Scheme eq 'https'> AND <Host eq 'api.example.test'> AND <Path eq '/audit'>*POST*",
+            "*Requests matched: GET https://api.example.test/orders",
+            "*Requests no route matched: (none)",
+            "*@pytest.mark.prefect(assert_all_called=False)*",
+        ]
+    )
