@@ -207,6 +207,16 @@ def test_crash_marks_task_and_flow_crashed(run_flow: RunFlow, injector: FaultInj
     assert ("load", "rows from db") not in writes
 
 
+def test_crash_of_a_mapped_task_on_the_thread_pool(run_flow: RunFlow, injector: FaultInjector) -> None:
+    injector.crash(enrich, when=lambda params: params["x"] == 2)
+
+    run = run_flow(fan_out, [1, 2, 3])
+
+    assert run.state_name == "Crashed"
+    crashed = [record.parameters["x"] for record in run.tasks("enrich") if record.state_name == "Crashed"]
+    assert crashed == [2]
+
+
 def test_crash_in_a_direct_flow_call_says_how_to_get_the_record(injector: FaultInjector) -> None:
     injector.crash("load")
 
