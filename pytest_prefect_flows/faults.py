@@ -166,9 +166,9 @@ class FaultSpec:
                 "it receives the task's parameters as a dict, e.g. `when=lambda p: p['x'] > 3`."
             ) from exc
 
-    def exception(self, task_run_name: str) -> BaseException:
+    def exception(self, task_run_name: str, attempt: int) -> BaseException:
         """A fresh exception to raise in this attempt."""
-        where = f"task run {task_run_name!r}, attempt {self.fired}: injected by {self.call}"
+        where = f"task run {task_run_name!r}, attempt {attempt}: injected by {self.call}"
         if self.kind == "crash":
             return InjectedCrash(
                 f"crashed {where}. Run the flow with run_flow(flow) to get its Crashed record instead."
@@ -243,7 +243,7 @@ class _EngineHook:
             spec = self._fault_for(engine)
             if spec is None:
                 return original(engine, transaction)
-            error = spec.exception(engine.task_run.name)
+            error = spec.exception(engine.task_run.name, engine.task_run.run_count)
             if spec.kind != "after":
                 raise error
 
@@ -260,7 +260,7 @@ class _EngineHook:
             spec = self._fault_for(engine)
             if spec is None:
                 return await original(engine, transaction)
-            error = spec.exception(engine.task_run.name)
+            error = spec.exception(engine.task_run.name, engine.task_run.run_count)
             if spec.kind != "after":
                 raise error
 
@@ -417,6 +417,13 @@ def _checked_exc(exc: Any, call: str) -> ExcArg:
     if exc is None or isinstance(exc, BaseException):
         return exc
     if isinstance(exc, type) and issubclass(exc, BaseException):
+        try:
+            _instantiate(exc, "probe")
+        except TypeError:
+            raise UsageError(
+                f"{call}(exc={exc.__name__}): the class cannot be built from a message; pass an instance, "
+                f"e.g. `exc={exc.__name__}(...)`."
+            ) from None
         return exc
     raise UsageError(
         f"{call}(exc={exc!r}) takes an exception instance or class, e.g. `exc=ConnectionError('down')`."
