@@ -373,12 +373,24 @@ def diff_snapshots(
     return SnapshotDiff(summary, details)
 
 
+def _diff_lines(value: Any) -> list[str]:
+    """Pretty-printed, one row per line for rows and tables of rows, so a diff shows rows."""
+    if _is_rows(value):
+        return ["[", *[f"  {_row_key(row)}," for row in value], "]"]
+    if _is_tables(value):
+        lines = ["{"]
+        for table in sorted(value, key=str):
+            lines += [f"  {table!r}: [", *[f"    {_row_key(row)}," for row in value[table]], "  ],"]
+        return [*lines, "}"]
+    return _pretty(value).splitlines()
+
+
 def unified_diff(expected: Any, observed: Any, expected_label: str, observed_label: str) -> list[str]:
     """difflib's unified diff of the pretty-printed values."""
     return list(
         difflib.unified_diff(
-            _pretty(expected).splitlines(),
-            _pretty(observed).splitlines(),
+            _diff_lines(expected),
+            _diff_lines(observed),
             fromfile=expected_label,
             tofile=observed_label,
             lineterm="",
@@ -435,7 +447,6 @@ def _idempotency_problem(target: _Target, outcomes: list[_Outcome]) -> str | Non
                 [
                     f"{target.label} is not idempotent: run {number} {diff.summary}.",
                     *diff.details,
-                    f"Timeline of run {number}:",
                     outcome.record.timeline(),
                 ]
             )
