@@ -494,6 +494,10 @@ class InjectionPoint:
     task: str
     kind: Injection
 
+    @property
+    def fault(self) -> str:
+        return "a failure after its body" if self.kind == "after" else "a crash before its body"
+
     def __str__(self) -> str:
         if self.kind == "after":
             return f"{self.task} ran its body, then failed"
@@ -524,8 +528,9 @@ def _run_point(
             first = check.run(args, kwargs)
         if spec.fired == 0:
             return (
-                f"{point.task}: the injected failure never fired (the task did not run in this scenario, "
-                "though it ran in the clean run); check that reset() restores the clean run's starting state."
+                f"{point.task}: {point.fault} was injected but never fired (the task did not run in this "
+                "scenario, though it ran in the clean run); check that reset() restores the clean run's "
+                "starting state."
             )
         recovery = _recovery(point, first)
         completed = first.state_type == "COMPLETED"

@@ -342,6 +342,31 @@ def test_reset_may_return_a_context_manager_per_scenario(upsert_db: Destination)
     assert upsert_db.fresh_entered == 1 + 4 * 2
 
 
+def test_a_task_the_scenario_never_reaches_is_reported() -> None:
+    done: list[str] = []
+
+    @task
+    def mark_done() -> None:
+        done.append("x")
+
+    @flow
+    def first_time_only() -> int:
+        if not done:  # state that no reset() restores: only the clean run reaches the task
+            mark_done()
+        return 1
+
+    with pytest.raises(IdempotencyError) as failure:
+        assert_retry_safe(first_time_only, observe=lambda: None)
+    never_fired = (
+        "was injected but never fired (the task did not run in this scenario, though it ran in the "
+        "clean run); check that reset() restores the clean run's starting state."
+    )
+    assert failure.value.problems == [
+        f"mark_done: a failure after its body {never_fired}",
+        f"mark_done: a crash before its body {never_fired}",
+    ]
+
+
 def test_retry_safe_needs_a_clean_run_that_completes() -> None:
     with pytest.raises(
         IdempotencyError, match=r"The clean run of flow 'always-fails' did not complete \(Failed"
