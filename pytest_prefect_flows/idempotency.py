@@ -10,6 +10,9 @@ down per scenario or per hypothesis example::
     assert_retry_safe(etl, db_path, observe=lambda: fetch_rows(db), reset=lambda: truncate(db))
     check_idempotent(transform, records({"id": int, "amount": float}), observe=...)
 
+Under pytest the plugin's isolated backend runs the flows; elsewhere run the checks inside
+`with IsolatedBackend(): ...`. Retry waits are skipped (`fast_retries()`) during a check.
+
 A task is checked by calling it inside an ad-hoc flow named `check-<task name>` that returns the
 task's result. Every run gets the same argument objects, as Prefect's own retries do, so a task
 that mutates its input is caught.
