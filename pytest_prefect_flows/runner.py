@@ -70,8 +70,11 @@ def local_events(run_log: RunLog) -> Iterator[None]:
     try:
         yield
     finally:
+        # Wait for this test's events but keep the worker running for the next test: Prefect's
+        # loop thread keeps every stopped worker (a shutdown call, an atexit hook) with the context
+        # of the flow run that started it, ~100 KB per test.
         with contextlib.suppress(Exception):
-            EventsWorker.drain_all(timeout=5)
+            EventsWorker.instance().wait_until_empty()
         EventsWorker.set_client_override(None)
         RecordingEventsClient.sink = None
 
