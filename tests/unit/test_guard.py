@@ -69,3 +69,15 @@ def test_timeout_must_be_a_positive_number(timeout: object) -> None:
         hang_guard(timeout, RunLog()),  # type: ignore[arg-type]
     ):
         pass
+
+
+def test_guard_measures_real_time_while_the_clock_is_frozen() -> None:
+    import prefect  # noqa: F401  (as in a flow test; imported under a frozen clock it would break)
+    from freezegun import freeze_time
+
+    with (
+        freeze_time("2026-01-01T02:00:00Z"),
+        pytest.raises(FlowRunTimeoutError, match=r"within 0\.3 s"),
+        hang_guard(0.3, running_log()),
+    ):
+        time.sleep(30)
