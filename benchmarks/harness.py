@@ -2,27 +2,36 @@
 
     python benchmarks/harness.py [--runs 100] [--warmup 3] [--soak 500]
 
-Prints, for each harness: startup seconds (beyond `import prefect`), median per-flow milliseconds for
-a 3-task and a 30-task flow, and the ratios; then runs `--soak` consecutive flows on the isolated
-backend counting client retries on 503 and "database is locked" messages.
+Prints, for each harness: seconds until it is ready (its API answers; beyond `import prefect`),
+seconds for the first flow run after that (Prefect's per-process warm-up, paid by both), median
+per-flow milliseconds for a 3-task and a 30-task flow, and the ratios; then runs `--soak`
+consecutive flows on the isolated backend counting client retries on 503 and "database is locked" messages.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # same (quiet) console cost for both
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # the native server would phone home
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-benchmark-home-")  # not ~/.prefect
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
-import prefect
-from prefect import flow, task
+import prefect  # noqa: E402  (after the environment above)
+from prefect import flow, task  # noqa: E402
 
 
 @task
@@ -93,13 +102,15 @@ def measure(
     harness: Callable[[], contextlib.AbstractContextManager[Any]], args: argparse.Namespace
 ) -> dict[str, float]:
     start = time.perf_counter()
-    with harness():
-        three_tasks()  # the first flow run waits for the server: startup is "until a flow can run"
+    with harness():  # both context managers return once their API answers
         ready = time.perf_counter() - start
+        start = time.perf_counter()
+        three_tasks()
+        first = time.perf_counter() - start
         with counting_messages() as counter:
             small = median_ms(three_tasks, args.runs, args.warmup)
             large = median_ms(thirty_tasks, args.runs, args.warmup)
-    return {"startup_s": ready, "three_ms": small, "thirty_ms": large, **counter.counts}
+    return {"startup_s": ready, "first_s": first, "three_ms": small, "thirty_ms": large, **counter.counts}
 
 
 @contextlib.contextmanager
@@ -119,6 +130,7 @@ def isolated() -> Iterator[None]:
     template_database()  # warm template cache, as in any session after the first
     with IsolatedBackend() as backend:
         backend.activate()
+        backend.ensure_started()  # in a test session this happens on the first flow's first request
         with record_runs() as run_log, local_events(run_log):
             yield
 
@@ -149,17 +161,19 @@ def main() -> None:
 
     print()
     print(
-        "| harness | startup (s) | 3-task flow median (ms) | 30-task flow median (ms) "
+        "| harness | ready (s) | first flow (s) | 3-task flow median (ms) | 30-task flow median (ms) "
         "| 503 retries | all client retries | db locked |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in reversed(results.items()):
         print(
-            f"| {name} | {row['startup_s']:.2f} | {row['three_ms']:.1f} | {row['thirty_ms']:.1f} "
+            f"| {name} | {row['startup_s']:.2f} | {row['first_s']:.2f} "
+            f"| {row['three_ms']:.1f} | {row['thirty_ms']:.1f} "
             f"| {row['retry_503']:.0f} | {row['client_retries']:.0f} | {row['database_locked']:.0f} |"
         )
     print(
         f"| **ratio (native / ours)** | **{theirs['startup_s'] / ours['startup_s']:.1f}x** "
+        f"| **{theirs['first_s'] / ours['first_s']:.1f}x** "
         f"| **{theirs['three_ms'] / ours['three_ms']:.1f}x** "
         f"| **{theirs['thirty_ms'] / ours['thirty_ms']:.1f}x** | | | |"
     )
