@@ -125,13 +125,13 @@ def native() -> Iterator[None]:
 def isolated() -> Iterator[None]:
     from pytest_prefect_flows.harness import IsolatedBackend, template_database
     from pytest_prefect_flows.recording import record_runs
-    from pytest_prefect_flows.runner import local_events
+    from pytest_prefect_flows.runner import no_events
 
     template_database()  # warm template cache, as in any session after the first
     with IsolatedBackend() as backend:
         backend.activate()
         backend.ensure_started()  # in a test session this happens on the first flow's first request
-        with record_runs() as run_log, local_events(run_log):
+        with record_runs(), no_events():
             yield
 
 

@@ -144,11 +144,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from pytest_prefect_flows.harness import IsolatedBackend
-    from pytest_prefect_flows.runner import local_events
+    from pytest_prefect_flows.runner import no_events
 
     with IsolatedBackend() as backend:
         backend.activate()
-        with local_events(RunLog()):
+        with no_events():
             mapped(args.tasks)  # warm up: server start, imports
             recorded, plain = [], []
             for _ in range(args.runs):  # interleaved, so load from elsewhere hits both alike

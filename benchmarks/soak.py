@@ -140,10 +140,10 @@ def one_test(backend: Any, run: int) -> str:
     """One flow run the way a test makes it; returns the final state name, checked."""
     from pytest_prefect_flows.faults import fast_retries
     from pytest_prefect_flows.recording import record_runs
-    from pytest_prefect_flows.runner import local_events
+    from pytest_prefect_flows.runner import no_events
 
     chosen = FLOWS[run % len(FLOWS)]
-    with backend.isolated_test(), record_runs() as run_log, local_events(run_log), fast_retries():
+    with backend.isolated_test(), record_runs() as run_log, no_events(), fast_retries():
         state = chosen(run, return_state=True)
         record = run_log.last
     if state.name != EXPECTED[chosen.name]:

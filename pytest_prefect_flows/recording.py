@@ -281,7 +281,6 @@ class RunLog:
         self._lock = threading.RLock()
         self._flow_runs: dict[str, FlowRunRecord] = {}
         self._task_runs: dict[str, TaskRunRecord] = {}
-        self.events: list[Any] = []
 
     @property
     def flow_runs(self) -> list[FlowRunRecord]:

@@ -26,7 +26,7 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
         stack.enter_context(_quiet_server_warnings())
         run_log = stack.enter_context(record_runs())
         if backend.kind == "ephemeral":
-            stack.enter_context(local_events(run_log))
+            stack.enter_context(no_events())
         else:
             from prefect import tags
 
@@ -56,27 +56,24 @@ def _quiet_server_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_events(run_log: RunLog) -> Iterator[None]:
-    """Keep the events the engine emits in this process (`run_log.events`), not on a websocket.
+def no_events() -> Iterator[None]:
+    """Do not send the engine's events to the isolated backend: nothing there reads them.
 
-    With the server's task-run recorder off nothing reads them there; sending them costs time.
+    Its task-run recorder and triggers are off, and the run records come from the engine's own
+    calls (`recording.py`); sending events over a websocket only costs time. With Prefect's
+    `NullEventsClient` as the worker's client, `emit_event` returns before building an event.
     """
+    from prefect.events.clients import NullEventsClient
     from prefect.events.worker import EventsWorker
 
-    from pytest_prefect_flows._events import RecordingEventsClient
-
-    RecordingEventsClient.sink = run_log.events
-    EventsWorker.set_client_override(RecordingEventsClient)
+    EventsWorker.set_client_override(NullEventsClient)
     try:
         yield
     finally:
-        # Wait for this test's events but keep the worker running for the next test: Prefect's
-        # loop thread keeps every stopped worker (a shutdown call, an atexit hook) with the context
-        # of the flow run that started it, ~100 KB per test.
-        with contextlib.suppress(Exception):
-            EventsWorker.instance().wait_until_empty()
+        # Keep the worker running for the next test: Prefect's loop thread keeps every stopped
+        # worker (a shutdown call, an atexit hook) with the context of the flow run that started
+        # it, ~100 KB per test.
         EventsWorker.set_client_override(None)
-        RecordingEventsClient.sink = None
 
 
 @contextlib.contextmanager
