@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,8 +62,12 @@ class MessageCounter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.counts = dict.fromkeys(self.PATTERNS, 0)
+        self._seen: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record in self._seen:  # the counter sits on several loggers a record propagates through
+            return
+        self._seen.add(record)
         text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             text += repr(record.exc_info[1])
@@ -76,6 +81,10 @@ def counting_messages() -> Iterator[MessageCounter]:
     counter = MessageCounter()
     loggers = [logging.getLogger(), logging.getLogger("prefect"), logging.getLogger("prefect.client")]
     saved = [(logger, logger.level) for logger in loggers]
+    # The client logs its retries at DEBUG: count them, but keep them off the console.
+    consoles = [(handler, handler.level) for logger in loggers for handler in logger.handlers]
+    for handler, level in consoles:
+        handler.setLevel(max(level, logging.INFO))
     for logger in loggers:
         logger.addHandler(counter)
     logging.getLogger("prefect.client").setLevel(logging.DEBUG)
@@ -85,6 +94,8 @@ def counting_messages() -> Iterator[MessageCounter]:
         for logger, level in saved:
             logger.removeHandler(counter)
             logger.setLevel(level)
+        for handler, level in consoles:
+            handler.setLevel(level)
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int) -> float:
