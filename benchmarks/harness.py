@@ -20,10 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # same (quiet) console cost for both
@@ -33,6 +32,8 @@ atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 import prefect  # noqa: E402  (after the environment above)
 from prefect import flow, task  # noqa: E402
+
+from benchmarks._logcount import counting_messages  # noqa: E402
 
 
 @task
@@ -48,54 +49,6 @@ def three_tasks() -> int:
 @flow
 def thirty_tasks() -> int:
     return sum(step(i) for i in range(30))
-
-
-class MessageCounter(logging.Handler):
-    """Counts log messages that show the native harness's known failure modes."""
-
-    PATTERNS: ClassVar[dict[str, str]] = {
-        "retry_503": "retryable status code 503",
-        "client_retries": "Another attempt will be made",
-        "database_locked": "database is locked",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.counts = dict.fromkeys(self.PATTERNS, 0)
-        self._seen: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record in self._seen:  # the counter sits on several loggers a record propagates through
-            return
-        self._seen.add(record)
-        text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            text += repr(record.exc_info[1])
-        for key, pattern in self.PATTERNS.items():
-            if pattern in text:
-                self.counts[key] += 1
-
-
-@contextlib.contextmanager
-def counting_messages() -> Iterator[MessageCounter]:
-    counter = MessageCounter()
-    loggers = [logging.getLogger(), logging.getLogger("prefect"), logging.getLogger("prefect.client")]
-    saved = [(logger, logger.level) for logger in loggers]
-    # The client logs its retries at DEBUG: count them, but keep them off the console.
-    consoles = [(handler, handler.level) for logger in loggers for handler in logger.handlers]
-    for handler, level in consoles:
-        handler.setLevel(max(level, logging.INFO))
-    for logger in loggers:
-        logger.addHandler(counter)
-    logging.getLogger("prefect.client").setLevel(logging.DEBUG)
-    try:
-        yield counter
-    finally:
-        for logger, level in saved:
-            logger.removeHandler(counter)
-            logger.setLevel(level)
-        for handler, level in consoles:
-            handler.setLevel(level)
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int) -> float:

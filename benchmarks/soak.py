@@ -2,7 +2,7 @@
 
     python benchmarks/soak.py [--runs 1000]
 
-Each run is one "test": its own `record_runs()`, in-memory events, `fast_retries()` and per-test
+Each run is one "test": its own `record_runs()`, no events sent, `fast_retries()` and per-test
 cleanup, like the plugin's test scope. Runs cycle through a flow that completes, one whose task
 fails once and is retried, and one that fails. Prints the outcome counts, resident memory at run
 100 and at the last run and the growth (target < 50 MB), HTTP 503 responses and client retries on
@@ -29,6 +29,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # no INFO lines per r
 
 import httpx
 from prefect import flow, task
+
+from benchmarks._logcount import MessageCounter, counting_messages
 
 MEMORY_GROWTH_TARGET_MB = 50.0
 _attempts: collections.Counter[int] = collections.Counter()
@@ -72,38 +74,11 @@ FLOWS = (succeeds, retries, fails)
 EXPECTED = {"succeeds": "Completed", "retries": "Completed", "fails": "Failed"}
 
 
-class Problems(logging.Handler):
-    """Counts client retries on 503 and "database is locked" in every log record.
-
-    Failing runs log their tracebacks at ERROR; those records are only counted, never printed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.retries_on_503 = 0
-        self.database_locked = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            text += repr(record.exc_info[1])
-        if "Received response with retryable status code 503" in text:
-            self.retries_on_503 += 1
-        if "database is locked" in text:
-            self.database_locked += 1
-
-
 @contextlib.contextmanager
-def counting_problems() -> Iterator[tuple[Problems, collections.Counter[int]]]:
-    """Log handler on the root and Prefect loggers (client at DEBUG, where retries are logged),
-    and a count of HTTP status codes of every request the clients send."""
-    problems = Problems()
+def counting_problems() -> Iterator[tuple[MessageCounter, collections.Counter[int]]]:
+    """Client retries and "database is locked" in the logs, and the HTTP status codes of every
+    request the clients send."""
     statuses: collections.Counter[int] = collections.Counter()
-    loggers = [logging.getLogger(name) for name in ("", "prefect", "prefect.client", "prefect.server")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(problems)
-    logging.getLogger("prefect.client").setLevel(logging.DEBUG)
     sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
 
     def send(self: httpx.Client, *args: Any, **kwargs: Any) -> httpx.Response:
@@ -118,12 +93,11 @@ def counting_problems() -> Iterator[tuple[Problems, collections.Counter[int]]]:
 
     httpx.Client.send, httpx.AsyncClient.send = send, asend  # type: ignore[method-assign]
     try:
-        yield problems, statuses
+        # Failing runs log their tracebacks at ERROR: counted, never printed.
+        with counting_messages(console_level=logging.CRITICAL + 1) as counter:
+            yield counter, statuses
     finally:
         httpx.Client.send, httpx.AsyncClient.send = sync_send, async_send  # type: ignore[method-assign]
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.removeHandler(problems)
-            logger.setLevel(level)
 
 
 def rss_mb() -> float:
@@ -178,8 +152,8 @@ def main() -> int:
     checks = [
         (f"RSS growth run {first}->{last}", growth, MEMORY_GROWTH_TARGET_MB, "MB"),
         ("HTTP 503 responses", statuses[503], 0, ""),
-        ("client retries on 503", problems.retries_on_503, 0, ""),
-        ("'database is locked' messages", problems.database_locked, 0, ""),
+        ("client retries on 503", problems.counts["retry_503"], 0, ""),
+        ("'database is locked' messages", problems.counts["database_locked"], 0, ""),
     ]
     failed = False
     for name, value, target, unit in checks:
