@@ -53,7 +53,7 @@ _TEST_OBJECTS = {
     "concurrency_limit": "tag",
     "concurrency_limit_v2": "name",
 }
-_WRITE_PATHS = ("/block_documents", "/variables", "/concurrency_limits")
+_WRITE_PATHS = ("/block_documents", "/variables", "/concurrency_limits", "/admin/storage")
 
 
 def default_template_dir() -> Path:
@@ -432,6 +432,13 @@ class IsolatedBackend(_Backend):
         self.writes = 0  # requests that may have saved blocks, variables or concurrency limits
         self.database = Path()
 
+    def activate(self) -> None:
+        with self._lock:
+            first = self._scope is None
+            super().activate()
+            if first and self._env is not None:
+                self._env.enter_context(_cached_default_storage_lookup(self))
+
     def __enter__(self) -> IsolatedBackend:
         remove_stale_temp_dirs(self._base_dir)
         self._make_home()
@@ -668,6 +675,58 @@ class IsolatedBackend(_Backend):
     def __repr__(self) -> str:
         state = "running" if self.alive else "idle"
         return f"<IsolatedBackend {self.api_url} {state} home={self.home}>"
+
+
+@contextlib.contextmanager
+def _cached_default_storage_lookup(backend: IsolatedBackend) -> Iterator[None]:
+    """Ask the backend for its default result storage once, not twice per flow run.
+
+    Prefect's engine sends `GET /api/admin/storage` twice in every flow run. On a private server
+    the answer changes only through a request the server sees (`PUT`/`DELETE /admin/storage`, a
+    deleted block), all counted in `backend.writes`: the answer is kept until that count moves.
+    Clients pointed at any other API (a test's own settings) still ask it. A no-op on a Prefect
+    without this lookup.
+    """
+    import prefect.results as results
+
+    names = ("_read_server_default_result_storage_block_id", "_aread_server_default_result_storage_block_id")
+    if not all(hasattr(results, name) for name in names):
+        yield
+        return
+    read, aread = (getattr(results, name) for name in names)
+    cached: dict[str, Any] = {}
+
+    def ours() -> bool:
+        from prefect.settings import get_current_settings
+
+        return get_current_settings().api.url == backend.api_url
+
+    def current() -> bool:
+        return "value" in cached and cached["writes"] == backend.writes
+
+    def read_cached() -> Any:
+        if not ours():
+            return read()
+        if not current():
+            writes = backend.writes  # before the request: a write meanwhile invalidates it
+            cached.update(value=read(), writes=writes)
+        return cached["value"]
+
+    async def aread_cached() -> Any:
+        if not ours():
+            return await aread()
+        if not current():
+            writes = backend.writes
+            cached.update(value=await aread(), writes=writes)
+        return cached["value"]
+
+    setattr(results, names[0], read_cached)
+    setattr(results, names[1], aread_cached)
+    try:
+        yield
+    finally:
+        setattr(results, names[0], read)
+        setattr(results, names[1], aread)
 
 
 def _delete(client: SyncPrefectClient, table: str, id_: str, name: str) -> None:

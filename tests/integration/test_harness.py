@@ -222,3 +222,42 @@ def test_server_backend_runs_against_existing_server_with_session_tag(
     session_tags = [tag for tag in stored.tags if tag.startswith("pytest-prefect-flows:")]
     assert len(session_tags) == 1, stored.tags
     assert [run.id for run in tagged] == [stored.id]
+
+
+def test_server_default_result_storage_is_asked_once_and_follows_changes(pytester: pytest.Pytester) -> None:
+    """The engine asks `GET /admin/storage` twice per flow run; the plugin keeps the answer until a
+    test changes it through the API, and the next flow run then writes where the server says."""
+    pytester.makepyfile(
+        """
+        import httpx
+        from prefect import flow, get_client
+        from prefect.filesystems import LocalFileSystem
+
+        @flow(persist_result=True)
+        def keep(x: int) -> int:
+            return x * 10
+
+        def test_default_storage_follows_the_server(tmp_path, monkeypatch):
+            elsewhere = tmp_path / "elsewhere"
+            block_id = LocalFileSystem(basepath=str(elsewhere)).save("elsewhere")
+            lookups = []
+            send = httpx.Client.send
+
+            def counting(self, request, *args, **kwargs):
+                if request.url.path.endswith("/admin/storage"):
+                    lookups.append(request.method)
+                return send(self, request, *args, **kwargs)
+
+            monkeypatch.setattr(httpx.Client, "send", counting)
+            for x in range(3):
+                assert keep(x) == x * 10
+            assert lookups.count("GET") <= 1, lookups
+
+            with get_client(sync_client=True) as client:
+                client.update_server_default_result_storage(block_id)
+            assert keep(7) == 70
+            assert any(elsewhere.iterdir()), "the result went to the old default storage"
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)

@@ -105,6 +105,8 @@ def test_backend_used_before_it_is_opened_says_how_to_open_it() -> None:
         ("PATCH", "/api/variables/name/config", True),
         ("POST", "/api/v2/concurrency_limits/", True),
         ("DELETE", "/api/concurrency_limits/tag/db", True),
+        ("PUT", "/api/admin/storage", True),
+        ("GET", "/api/admin/storage", False),
         ("POST", "/api/block_documents/filter", False),
         ("POST", "/api/variables/count", False),
         ("GET", "/api/variables/name/config", False),
