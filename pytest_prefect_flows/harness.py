@@ -19,6 +19,7 @@ Why it is fast (see docs/performance.md for the measurements):
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import shutil
@@ -428,8 +429,12 @@ class IsolatedBackend(_Backend):
         self._started = threading.Event()
         self._failure: BaseException | None = None
         self._closing = False
+        self._stopping = False  # the backend itself is stopping the API server
+        self._log_filter = _ShutdownNoise(self)
+        self.shutdown_errors: list[str] = []  # what the server logged while it was being stopped
         self.restarts = 0
-        self.writes = 0  # requests that may have saved blocks, variables or concurrency limits
+        # requests that may have saved blocks, variables, concurrency limits or the default storage
+        self.writes = 0
         self.database = Path()
 
     def activate(self) -> None:
@@ -562,6 +567,8 @@ class IsolatedBackend(_Backend):
             except BaseException as exc:
                 self._give_up(exc)
                 raise
+            self._stopping = False
+            logging.getLogger("uvicorn.error").addFilter(self._log_filter)
             self._server_thread = threading.Thread(
                 target=self._serve, name="prefect-flows-server", daemon=True
             )
@@ -651,6 +658,7 @@ class IsolatedBackend(_Backend):
     def stop_server(self) -> None:
         """Stop the API server; the backend stays open (used to simulate the backend dying)."""
         if self._server is not None:
+            self._stopping = True
             self._server.should_exit = True
         if self._server_thread is not None:
             self._server_thread.join(timeout=10)
@@ -670,6 +678,7 @@ class IsolatedBackend(_Backend):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        logging.getLogger("uvicorn.error").removeFilter(self._log_filter)
         super().close()
 
     def __repr__(self) -> str:
@@ -738,6 +747,26 @@ def _delete(client: SyncPrefectClient, table: str, id_: str, name: str) -> None:
         client.delete_concurrency_limit_by_tag(name)
     else:
         client.delete_global_concurrency_limit_by_name(name)
+
+
+class _ShutdownNoise(logging.Filter):
+    """Keeps what uvicorn logs while the backend stops its server off the console.
+
+    When the session ends, Prefect's background workers (docket on an in-memory redis) can fail
+    while shutting down, and uvicorn prints the traceback and "Application shutdown failed": noise
+    about a server that is being thrown away. The text is kept in `backend.shutdown_errors`.
+    """
+
+    def __init__(self, backend: IsolatedBackend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        backend = self.backend
+        if not (backend._stopping and threading.current_thread() is backend._server_thread):
+            return True
+        backend.shutdown_errors.append(record.getMessage())
+        return False
 
 
 class _WriteCounter:

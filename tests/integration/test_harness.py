@@ -226,7 +226,8 @@ def test_server_backend_runs_against_existing_server_with_session_tag(
 
 def test_server_default_result_storage_is_asked_once_and_follows_changes(pytester: pytest.Pytester) -> None:
     """The engine asks `GET /admin/storage` twice per flow run; the plugin keeps the answer until a
-    test changes it through the API, and the next flow run then writes where the server says."""
+    test changes it through the API, and the next flow run then writes where the server says. The
+    test's block is removed after it, and with it the server's default."""
     pytester.makepyfile(
         """
         import httpx
@@ -257,7 +258,40 @@ def test_server_default_result_storage_is_asked_once_and_follows_changes(pyteste
                 client.update_server_default_result_storage(block_id)
             assert keep(7) == 70
             assert any(elsewhere.iterdir()), "the result went to the old default storage"
+
+        def test_the_next_test_starts_with_no_server_default_storage():
+            with get_client(sync_client=True) as client:
+                assert client.read_server_default_result_storage().default_result_storage_block_id is None
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
+
+
+def test_template_database_is_built_once_per_prefect_version_and_reused(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold cache under `-n 2`: one template for the installed Prefect, no partial files left;
+    the next session copies it instead of migrating again."""
+    from pytest_prefect_flows.harness import prefect_version
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYTEST_PREFECT_FLOWS_CACHE", str(cache))
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import pytest
+        from flows import small
+
+        @pytest.mark.parametrize("x", range(4))
+        def test_run(x):
+            assert small(x) == 2 * x
+        """
+    )
+    pytester.runpytest_subprocess("-n", "2", "-q").assert_outcomes(passed=4)
+    files = sorted(path.name for path in cache.iterdir() if not path.name.startswith("."))
+    assert files == [f"template-prefect-{prefect_version()}.db"]
+    built = (cache / files[0]).stat().st_mtime_ns
+
+    pytester.runpytest_subprocess("-q").assert_outcomes(passed=4)
+    assert (cache / files[0]).stat().st_mtime_ns == built

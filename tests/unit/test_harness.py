@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,31 @@ def test_requests_that_may_save_state_are_counted(method: str, path: str, counte
     asyncio.run(counter({"type": "http", "method": method, "path": path}, None, None))
     assert seen == [path]
     assert backend.writes == int(counted)
+
+
+def test_server_logs_while_the_backend_stops_it_are_kept_off_the_console() -> None:
+    """uvicorn's "Application shutdown failed" from the backend's own server thread, while the
+    backend stops it, is kept in `shutdown_errors`; any other record passes."""
+    backend = IsolatedBackend()
+    logger = logging.getLogger("uvicorn.error")
+    shown: list[str] = []
+    handler = logging.Handler(level=logging.ERROR)
+    handler.emit = lambda record: shown.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addFilter(backend._log_filter)
+    logger.addHandler(handler)
+
+    def server_logs(message: str) -> None:
+        backend._server_thread = threading.Thread(target=logger.error, args=(message,))
+        backend._server_thread.start()
+        backend._server_thread.join()
+
+    try:
+        server_logs("serving failed")  # not stopping: shown
+        backend._stopping = True
+        server_logs("Application shutdown failed. Exiting.")
+        logger.error("another thread")  # not the backend's server thread: shown
+    finally:
+        logger.removeFilter(backend._log_filter)
+        logger.removeHandler(handler)
+    assert shown == ["serving failed", "another thread"]
+    assert backend.shutdown_errors == ["Application shutdown failed. Exiting."]
