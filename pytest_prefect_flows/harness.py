@@ -697,6 +697,7 @@ def _cached_default_storage_lookup(backend: IsolatedBackend) -> Iterator[None]:
     without this lookup.
     """
     import prefect.results as results
+    from prefect.settings import get_current_settings
 
     names = ("_read_server_default_result_storage_block_id", "_aread_server_default_result_storage_block_id")
     if not all(hasattr(results, name) for name in names):
@@ -706,8 +707,6 @@ def _cached_default_storage_lookup(backend: IsolatedBackend) -> Iterator[None]:
     cached: dict[str, Any] = {}
 
     def ours() -> bool:
-        from prefect.settings import get_current_settings
-
         return get_current_settings().api.url == backend.api_url
 
     def current() -> bool:
@@ -770,7 +769,8 @@ class _ShutdownNoise(logging.Filter):
 
 
 class _WriteCounter:
-    """ASGI wrapper: counts requests that may save blocks, variables or concurrency limits."""
+    """ASGI wrapper: counts requests that may save blocks, variables, concurrency limits or the
+    server's default result storage (`backend.writes`)."""
 
     def __init__(self, app: Any, backend: IsolatedBackend) -> None:
         self.app = app
