@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_prefect_flows._compat import prefect_version
 from pytest_prefect_flows.exceptions import BackendError, UsageError
 
 if TYPE_CHECKING:
@@ -156,12 +157,6 @@ def _apply_environ(values: Mapping[str, str | None]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-
-
-def prefect_version() -> str:
-    from importlib.metadata import version
-
-    return version("prefect")
 
 
 def template_database(cache_dir: Path | None = None) -> Path:
@@ -288,13 +283,10 @@ class _SettingsScope:
 
 
 def test_settings() -> Settings:
-    """Settings built from the current (isolating) environment, with the flow heartbeat off.
+    """Settings built from the current (isolating) environment, with the flow heartbeat off."""
+    from pytest_prefect_flows._compat import settings_without_flow_heartbeat
 
-    The heartbeat cannot be switched off through the environment, so it is set on the object.
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
-
-    return Settings().copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    return settings_without_flow_heartbeat()
 
 
 class _Backend:

@@ -273,7 +273,7 @@ def test_template_database_is_built_once_per_prefect_version_and_reused(
 ) -> None:
     """A cold cache under `-n 2`: one template for the installed Prefect, no partial files left;
     the next session copies it instead of migrating again."""
-    from pytest_prefect_flows.harness import prefect_version
+    from pytest_prefect_flows._compat import prefect_version
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("PYTEST_PREFECT_FLOWS_CACHE", str(cache))
