@@ -7,6 +7,8 @@ this file alone (checked by `nox -s "tests(prefect='3.X')"`, see docs/supported-
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,3 +35,34 @@ def settings_without_flow_heartbeat() -> Settings:
     if heartbeat is None:
         return Settings()
     return Settings().copy_with_update(updates={heartbeat: None})
+
+
+@contextlib.contextmanager
+def events_client_override(client_type: Any, **client_kwargs: Any) -> Iterator[None]:
+    """Make the engine's events worker use `client_type` (e.g. `NullEventsClient`) meanwhile.
+
+    Prefect 3.6+: `EventsWorker.set_client_override`. Prefect 3.4 and 3.5 choose the client from
+    the settings alone: `EventsWorker.instance()` is wrapped to ask for `client_type`. The wrapper can
+    go when 3.5 leaves the supported range.
+    """
+    from prefect.events.worker import EventsWorker
+
+    if hasattr(EventsWorker, "set_client_override"):
+        EventsWorker.set_client_override(client_type, **client_kwargs)
+        try:
+            yield
+        finally:
+            EventsWorker.set_client_override(None)
+        return
+    if client_kwargs:
+        raise NotImplementedError("client options need Prefect 3.6+ (EventsWorker.set_client_override)")
+    original = EventsWorker.__dict__["instance"]
+
+    def instance(cls: Any, client_type_: Any = None) -> Any:
+        return original.__func__(cls, client_type_ or client_type)
+
+    EventsWorker.instance = classmethod(instance)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        EventsWorker.instance = original  # type: ignore[method-assign]
