@@ -66,3 +66,24 @@ def events_client_override(client_type: Any, **client_kwargs: Any) -> Iterator[N
         yield
     finally:
         EventsWorker.instance = original  # type: ignore[method-assign]
+
+
+def server_dependency_problem() -> str | None:
+    """Why Prefect's server cannot serve Prefect's client in this environment, or None.
+
+    Prefect 3.4 and 3.5: the client posts JSON bodies without a content type (`content=...`), and
+    FastAPI 0.132+ rejects such bodies (strict content types), so the server answers 422 to every
+    task run it is sent. Prefect 3.6 sends `json=`. This check can go when 3.5 leaves the range.
+    """
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    prefect, fastapi = Version(version("prefect")), Version(version("fastapi"))
+    if prefect < Version("3.6") and fastapi >= Version("0.132"):
+        return (
+            f"prefect {prefect} cannot talk to its own server with fastapi {fastapi}: its client sends "
+            "JSON without a content type, which FastAPI 0.132 and later reject (HTTP 422). Install "
+            "`fastapi<0.132` beside prefect 3.4 or 3.5, or upgrade prefect to 3.6 or later."
+        )
+    return None
