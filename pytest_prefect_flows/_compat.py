@@ -87,3 +87,23 @@ def server_dependency_problem() -> str | None:
             "`fastapi<0.132` beside prefect 3.4 or 3.5, or upgrade prefect to 3.6 or later."
         )
     return None
+
+
+DEFAULT_STORAGE_LOOKUPS = (
+    "_read_server_default_result_storage_block_id",
+    "_aread_server_default_result_storage_block_id",
+)
+
+
+def server_default_storage_lookups() -> tuple[Any, tuple[str, str]] | None:
+    """Prefect's module and names of its sync/async "server default result storage" lookups.
+
+    Prefect 3.7+ asks the API for the server's default result storage twice per flow run; the
+    isolated backend answers from a cache (`harness._cached_default_storage_lookup`). Prefect 3.4
+    to 3.6 have no such lookup: None, and nothing is cached.
+    """
+    import prefect.results as results
+
+    if not all(hasattr(results, name) for name in DEFAULT_STORAGE_LOOKUPS):
+        return None
+    return results, DEFAULT_STORAGE_LOOKUPS
