@@ -66,7 +66,8 @@ class Collector:
         self.tests: list[dict[str, Any]] = []
         self.functions: dict[str, dict[str, Any]] = {}  # key -> {file, first, last}
         self.line_coverage: dict[str, dict[str, Any]] = {}  # key -> {file, statements, executed}
-        self.direct: set[str] = set()  # keys of task functions that ran outside a task run
+        # Keys of discovered task functions seen running at all; without a task run, they ran directly.
+        self.executed: set[str] = set()
 
     def add_test(self, nodeid: str, outcome: str, run_log: RunLog) -> None:
         """Record the runs one test made (nothing when it ran no flow)."""
@@ -144,7 +145,7 @@ class Collector:
             "tests": self.tests,
             "functions": self.functions,
             "line_coverage": self.line_coverage,
-            "direct": sorted(self.direct),
+            "executed": sorted(self.executed),
         }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -155,7 +156,7 @@ class Collector:
         for key, value in data["functions"].items():
             self.functions.setdefault(key, value)
         self.line_coverage = merge_lines(self.line_coverage, data["line_coverage"])
-        self.direct.update(data["direct"])
+        self.executed.update(data["executed"])
 
     def usage(self) -> dict[str, Usage]:
         """Per flow/task key: runs, states reached (counted per run) and the tests that ran it."""

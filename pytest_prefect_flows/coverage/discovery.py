@@ -101,6 +101,7 @@ class Definition:
     lines: tuple[int, int] | None = None  # `def` line and last line of the function
     file: str = ""  # absolute
     function: str = ""  # qualified name of the decorated function
+    first_line: int = 0  # first line, decorators included (the code object's `co_firstlineno`)
 
     @property
     def location(self) -> str:
@@ -367,6 +368,7 @@ class _SourceReader:
                 lines=(node.lineno, node.end_lineno or node.lineno),
                 file=self.module.file,
                 function=qualname,
+                first_line=first,
             )
         )
 

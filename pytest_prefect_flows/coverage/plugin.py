@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,9 @@ from pytest_prefect_flows import _options
 from pytest_prefect_flows.coverage.collector import Collector
 from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Discovery, discover
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
+
+if TYPE_CHECKING:
+    from pytest_prefect_flows.coverage.direct import FunctionWatch
 
 WORKER_OUTPUT_KEY = "prefect_flow_coverage"
 
@@ -35,6 +38,7 @@ class FlowCoveragePlugin:
         self._outcome: dict[str, str] = {}
         self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
+        self._watch: FunctionWatch | None = None
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
                 _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
@@ -50,6 +54,12 @@ class FlowCoveragePlugin:
             self.discovery = self._discover(flow_paths)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self.discovery is not None and self.discovery.tasks:
+            from pytest_prefect_flows.coverage.direct import FunctionWatch
+
+            tasks = self.discovery.tasks
+            self._watch = FunctionWatch({(task.file, task.first_line): task.key for task in tasks})
+            self._watch.__enter__()
         if self.config.getoption("prefect_check_imports") and not self._is_worker and self.discovery:
             from pytest_prefect_flows.coverage.import_check import run_import_check
 
@@ -115,8 +125,23 @@ class FlowCoveragePlugin:
             if self.discovery is not None:
                 self.collector.remember_definitions([*self.discovery.flows, *self.discovery.tasks])
             self.collector.measure_lines()
+            self._note_executed_tasks()
+
+    def _note_executed_tasks(self) -> None:
+        """Which discovered task functions ran at all (`sys.monitoring`, else coverage.py's lines)."""
+        if self._watch is not None:
+            self._watch.__exit__()
+            self.collector.executed |= self._watch.ran
+            self._watch = None
+        if self.discovery is not None:
+            from pytest_prefect_flows.coverage.direct import ran_per_line_coverage
+
+            keys = {task.key for task in self.discovery.tasks}
+            self.collector.executed |= ran_per_line_coverage(self.collector.line_coverage, keys)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._watch is not None:  # the test loop never ran (e.g. interrupted at collection)
+            self._watch.__exit__()
         if self._is_worker:
             output = self.config.workeroutput  # type: ignore[attr-defined]
             output[WORKER_OUTPUT_KEY] = json.dumps(self.collector.to_data())
@@ -149,7 +174,7 @@ class FlowCoveragePlugin:
         usage = self.collector.usage()
         threshold = _options.get(self.config, "prefect_cov_fail_under")
         if threshold and self.discovery is not None:
-            direct = self.collector.direct if self._count_direct() else set()
+            direct = self.collector.executed if self._count_direct() else set()
             results.append(gates.cov_fail_under(self.discovery.tasks, usage, threshold, direct))
         if _options.get(self.config, "prefect_require_retry_tested"):
             discovered = self.discovery is not None and self.discovery.source == "flow_paths"

@@ -76,7 +76,7 @@ def _item(
         "discovered": definition is not None,
         "retries": max(definition.retries if definition else 0, usage.retries if usage else 0),
         "runs": usage.runs if usage else 0,
-        "status": "run" if usage else "direct" if key in collector.direct else "not run",
+        "status": "run" if usage else "direct" if key in collector.executed else "not run",
         "states": {
             state: usage.states[state] for state in REPORTED_STATES if usage and state in usage.states
         },
