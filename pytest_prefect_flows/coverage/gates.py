@@ -1,6 +1,6 @@
-"""CI gates: the import check (`--prefect-check-imports`) and the coverage gates.
+"""CI gates: the checks of the import check (`--prefect-check-imports`) and the coverage gates.
 
-`check_imports` needs Prefect (it builds schemas and deployments); the gates only read plain data.
+`check_loaded` needs Prefect (it builds schemas and deployments); the gates only read plain data.
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ class GateResult:
     missing: list[str] = field(default_factory=list)
 
 
-def check_imports(discovery: Discovery) -> list[Problem]:
-    """Import errors, then per flow: parameter schema, deployment object, unique task names."""
+def check_loaded(discovery: Discovery) -> list[Problem]:
+    """Import errors, then per imported flow: parameter schema, deployment object, unique task names.
+
+    `discovery` holds imported objects (`import_check.import_modules`); `import_check.check_imports`
+    runs this in a subprocess on what `discover` found.
+    """
     problems = [
         Problem("import", module.name, module.path, module.error or "") for module in discovery.import_errors
     ]

@@ -4,11 +4,11 @@ The test process never imports a flow module for the check: a module imported he
 name would register its blocks twice and hand the tests another copy of its globals. The
 subprocess gets the test process's `sys.path`, an isolated Prefect home and an API address on
 which nothing listens; it imports each file under its unique module name (`ModuleInfo.name`) and
-runs `gates.check_imports` on what it finds.
+runs `gates.check_loaded` on what it finds.
 
 Works without pytest::
 
-    problems = run_import_check(discover(["flows"], rootdir), rootdir)
+    problems = check_imports(discover(["flows"], rootdir), rootdir)
 """
 
 from __future__ import annotations
@@ -34,13 +34,18 @@ from pytest_prefect_flows.coverage.discovery import (
     module_name,
     source_lines,
 )
-from pytest_prefect_flows.coverage.gates import Problem, check_imports
+from pytest_prefect_flows.coverage.gates import Problem, check_loaded
 
 DEAD_API_URL = "http://127.0.0.1:1/api"
 
 
-def run_import_check(discovery: Discovery, rootdir: Path) -> list[Problem]:
-    """Problems found by importing `discovery`'s files in a fresh interpreter (parse errors included)."""
+def check_imports(discovery: Discovery, rootdir: Path | None = None) -> list[Problem]:
+    """Problems found by importing `discovery`'s files in a fresh interpreter (parse errors included).
+
+    `rootdir` (default: the current directory) is where the subprocess runs and what paths in
+    problems are relative to: the one given to `discover`.
+    """
+    rootdir = Path(rootdir or Path.cwd())
     from pytest_prefect_flows.harness import TEMP_PREFIX, _apply_to, isolation_env
 
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
@@ -158,7 +163,7 @@ def main() -> None:
     payload = json.loads(sys.stdin.read())
     sys.path[:] = payload["sys_path"]
     modules = [ModuleInfo(**module) for module in payload["modules"]]
-    problems = check_imports(import_modules(modules, Path(payload["rootdir"])))
+    problems = check_loaded(import_modules(modules, Path(payload["rootdir"])))
     data = {"problems": [vars(problem) for problem in problems]}
     Path(payload["output"]).write_text(json.dumps(data), encoding="utf-8")
 

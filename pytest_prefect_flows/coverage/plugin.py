@@ -61,9 +61,9 @@ class FlowCoveragePlugin:
             self._watch = FunctionWatch({(task.file, task.first_line): task.key for task in tasks})
             self._watch.__enter__()
         if self.config.getoption("prefect_check_imports") and not self._is_worker and self.discovery:
-            from pytest_prefect_flows.coverage.import_check import run_import_check
+            from pytest_prefect_flows.coverage.import_check import check_imports
 
-            self.problems = run_import_check(self.discovery, self.config.rootpath)
+            self.problems = check_imports(self.discovery, self.config.rootpath)
 
     def _discover(self, flow_paths: list[str]) -> Discovery | None:
         """The flow paths' flows and tasks; without flow paths, the flows `prefect.yaml` deploys."""

@@ -20,8 +20,8 @@ from pytest_prefect_flows.coverage.discovery import (
     function_key,
     tasks_used_by,
 )
-from pytest_prefect_flows.coverage.gates import check_imports
-from pytest_prefect_flows.coverage.import_check import import_modules
+from pytest_prefect_flows.coverage.gates import check_loaded
+from pytest_prefect_flows.coverage.import_check import check_imports, import_modules
 from pytest_prefect_flows.exceptions import UsageError
 
 FLOWS = """
@@ -227,7 +227,7 @@ def test_tasks_used_by_a_flow_by_name_and_through_a_module(project: tuple[Path, 
 def test_import_check_passes_for_healthy_flows(project: tuple[Path, str]) -> None:
     root, package = project
     write(root, f"{package}/etl.py", FLOWS)
-    assert check_imports(imported(root, package)) == []
+    assert check_loaded(imported(root, package)) == []
 
 
 def test_import_check_reports_duplicate_task_names_in_a_flow(project: tuple[Path, str]) -> None:
@@ -251,7 +251,7 @@ def test_import_check_reports_duplicate_task_names_in_a_flow(project: tuple[Path
             return fetch_users() + fetch_orders()
         """,
     )
-    [problem] = check_imports(imported(root, package))
+    [problem] = check_loaded(imported(root, package))
     assert problem.check == "task-names"
     assert problem.path == f"{package}/dupes.py:13"
     assert f"{package}.dupes:fetch_users, {package}.dupes:fetch_orders" in problem.message
@@ -267,6 +267,18 @@ def test_import_check_reports_a_flow_that_cannot_be_deployed() -> None:
     definition = Definition(
         "flow", "built_at_runtime:generated", "generated", "built_at_runtime", "gen.py", 1, generated
     )
-    [problem] = check_imports(Discovery(paths=["gen.py"], flows=[definition]))
+    [problem] = check_loaded(Discovery(paths=["gen.py"], flows=[definition]))
     assert (problem.check, problem.path, problem.object) == ("deployment", "gen.py:1", "flow 'generated'")
     assert "cannot be deployed" in problem.message
+
+
+def test_public_import_check_imports_in_a_subprocess(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        write(tmp_path, f"deployments/{folder}/flow.py", FLOWS.replace("pipeline", f"pipeline_{folder}"))
+    write(tmp_path, "deployments/c/flow.py", "import no_such_dependency_xyz\n")
+    modules_before = set(sys.modules)
+    problems = check_imports(discover(["deployments"], rootdir=tmp_path), tmp_path)
+    assert [(problem.check, problem.path, problem.message) for problem in problems] == [
+        ("import", "deployments/c/flow.py", "ModuleNotFoundError: No module named 'no_such_dependency_xyz'")
+    ]
+    assert not {"flow", "deployments.b.flow"} & (set(sys.modules) - modules_before)
