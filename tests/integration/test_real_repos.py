@@ -109,7 +109,7 @@ def test_one_flow_py_per_deployment_folder_all_discovered_and_gated(pytester: py
         [
             "deployments: tasks run 2/4 (50.0%), flows run 1/2; *",
             "never run: 1 flows, 2 tasks",
-            "  flow  stock-flow     deployments/stock/flow.py:11  NOT RUN",
+            "  flow  stock-flow     deployments/stock/flow.py:13  NOT RUN",
             "FAILED --prefect-cov-fail-under=100: 2 of 4 discovered tasks ran (50.0%, required 100%); "
             "never run: stock_extract (deployments/stock/flow.py:5), stock_load (*/flow.py:9)",
             "2 modules imported, 2 flows built their parameter schema and a deployment",
@@ -171,7 +171,7 @@ def test_prefect_yaml_deployments_never_tested_show_without_options(pytester: py
         [
             "deployed flows (prefect.yaml): run 1/2; 1 flow runs, 2 task runs in 1 tests",
             "never run: 1 flows",
-            "  flow  report-flow  flows/report.py:11  NOT RUN",
+            "  flow  report-flow  flows/report.py:13  NOT RUN",
         ]
     )
     assert result.ret == pytest.ExitCode.OK
@@ -218,7 +218,7 @@ def test_task_tested_only_through_fn_counts_as_direct(
     result.stdout.fnmatch_lines(
         [
             "flows: tasks run 2/2 (100.0%) incl. 2 only through .fn(), flows run 0/1; *",
-            "flow  etl-flow     flows/etl.py:11  NOT RUN",
+            "flow  etl-flow     flows/etl.py:13  NOT RUN",
             "task  etl_extract  flows/etl.py:4   DIRECT *",
             "PASSED --prefect-cov-fail-under=100: *",
         ]
