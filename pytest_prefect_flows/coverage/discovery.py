@@ -43,15 +43,24 @@ def function_key(obj: Any, rootdir: Path | str | None = None) -> str | None:
     `path` is the source file, relative to `rootdir` when inside it; `line` is the function's first
     line, its first decorator when it has one (the code object's `co_firstlineno`).
     """
-    code = getattr(_unwrap(obj), "__code__", None)
+    fn = _unwrap(obj)
+    code = getattr(fn, "__code__", None)
     if not isinstance(code, types.CodeType):
         return None
     cache_key = (code, str(rootdir or ""))
     key = _key_cache.get(cache_key)
     if key is None:
-        key = location_key(code.co_filename, code.co_firstlineno, rootdir)
+        key = location_key(_source_file(fn, code), code.co_firstlineno, rootdir)
         _key_cache[cache_key] = key
     return key
+
+
+def _source_file(fn: Any, code: types.CodeType) -> str:
+    """The code's file; for code rebuilt by value (cloudpickle, e.g. on Dask), its module's file."""
+    if not code.co_filename.startswith("<"):
+        return code.co_filename
+    module_file = getattr(sys.modules.get(getattr(fn, "__module__", "") or ""), "__file__", None)
+    return module_file or code.co_filename
 
 
 def location_key(filename: str | Path, first_line: int, rootdir: Path | str | None = None) -> str:

@@ -282,3 +282,11 @@ def test_public_import_check_imports_in_a_subprocess(tmp_path: Path) -> None:
         ("import", "deployments/c/flow.py", "ModuleNotFoundError: No module named 'no_such_dependency_xyz'")
     ]
     assert not {"flow", "deployments.b.flow"} & (set(sys.modules) - modules_before)
+
+
+def test_code_rebuilt_by_value_is_keyed_by_its_module_file() -> None:
+    """cloudpickle (Dask) rebuilds a task's code with the file name `<dynamic-code>`."""
+    namespace: dict[str, object] = {"__name__": __name__}
+    exec(compile("\n\n\n\ndef square(x):\n    return x * x\n", "<dynamic-code>", "exec"), namespace)
+    root = Path(__file__).parents[2]
+    assert function_key(namespace["square"], root) == "tests/unit/test_coverage_discovery.py:5"
