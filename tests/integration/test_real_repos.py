@@ -219,7 +219,7 @@ def test_task_tested_only_through_fn_counts_as_direct(
         [
             "flows: tasks run 2/2 (100.0%) incl. 2 only through .fn(), flows run 0/1; *",
             "flow  etl-flow     flows/etl.py:13  NOT RUN",
-            "task  etl_extract  flows/etl.py:4   DIRECT *",
+            "task  etl_extract  flows/etl.py:5   DIRECT *",
             "PASSED --prefect-cov-fail-under=100: *",
         ]
     )
