@@ -120,6 +120,8 @@ def _is_loaded_from(module: ModuleInfo) -> bool:
 
 def _import_by_path(module: ModuleInfo) -> None:
     """A file whose dotted name another file took (or another module shadows), under its own name."""
+    if module.name in sys.modules:  # e.g. `flows/logging.py` outside a package: keep the stdlib's
+        module.name = f"_prefect_flows_import_check.{module.name}"
     spec = importlib.util.spec_from_file_location(module.name, module.file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {module.file}")

@@ -276,6 +276,7 @@ def test_public_import_check_imports_in_a_subprocess(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         write(tmp_path, f"deployments/{folder}/flow.py", FLOWS.replace("pipeline", f"pipeline_{folder}"))
     write(tmp_path, "deployments/c/flow.py", "import no_such_dependency_xyz\n")
+    write(tmp_path, "deployments/d/logging.py", FLOWS)  # its dotted name is the stdlib's
     modules_before = set(sys.modules)
     problems = check_imports(discover(["deployments"], rootdir=tmp_path), tmp_path)
     assert [(problem.check, problem.path, problem.message) for problem in problems] == [
