@@ -151,3 +151,13 @@ def test_html_report_is_self_contained_with_a_bar_per_attempt(collected: Collect
     # parent, child and steady ran once, flaky twice (a retried attempt, then the completed one)
     assert page.count("<rect") == 5
     assert 'fill="#f0a030"' in page  # the attempt that failed and was retried
+
+
+def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -> None:
+    report = build_report(collected, None, [], None, Path.cwd())
+    [steady_item] = [item for item in report["tasks"] if item["name"] == "steady"]
+    steady_item["states"] = {"Failed": 1, "Retried": 1}
+    lines: list[str] = []
+    render_term(report, lines.append)
+    assert lines[1] == "only failed: 1 tasks"
+    assert re.fullmatch(r"  task  steady  \S+:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])
