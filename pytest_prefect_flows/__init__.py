@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
-    from pytest_prefect_flows.coverage.gates import check_imports
+    from pytest_prefect_flows.coverage.import_check import check_imports
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
@@ -76,7 +76,7 @@ _EXPORTS: dict[str, str] = {
     "assert_task_states": "assertions",
     "Discovery": "coverage.discovery",
     "discover": "coverage.discovery",
-    "check_imports": "coverage.gates",
+    "check_imports": "coverage.import_check",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.clock import PrefectClock
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
 
@@ -27,10 +28,21 @@ pytest.register_assert_rewrite("pytest_prefect_flows.assertions")
 backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
+harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before conftests import it: Prefect's `prefect_test_harness()` reuses the isolated backend."""
+    from pytest_prefect_flows._native_harness_hooks import HarnessReuseHooks
+    from pytest_prefect_flows.native_harness import HarnessReuse
+
+    reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
+    early_config.stash[harness_reuse_key] = reuse
+    early_config.pluginmanager.register(HarnessReuseHooks(reuse), "prefect_flows_harness_reuse")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,6 +63,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    reuse = config.stash.get(harness_reuse_key, None)
+    if reuse is not None:
+        reuse.__exit__()
+        del config.stash[harness_reuse_key]
     backend = config.stash.get(backend_key, None)
     if backend is not None:
         backend.close()
