@@ -5,15 +5,17 @@
 
     flow etl: Completed (attempts 1)
       task extract: Completed (attempts 1)
-      task transform[0]: Completed (attempts 3, retry delays 1.0s 2.0s)
-      task transform[1]: Completed (attempts 1)
-      subflow load: Completed (attempts 1)
-        task write: Cached
+      task transform: Completed (attempts 3, retry delays 1.0s 2.0s)
+      subflow publish: Completed (attempts 1)
+        task write: Cached (attempts 0)
+      task score[0]: Completed (attempts 1, submitted)
+      task score[1]: Failed (attempts 1, raised ValueError, submitted)
 
-Order. Runs of one task are listed together, sorted by their parameters (so `task.map(range(n))`
-runs appear as `[0]`, `[1]`, ... in map order, whichever finished first). Task groups and subflows
-that ran one after another keep that order; groups that overlapped in time (submitted concurrently)
-are sorted by name, so a snapshot never depends on thread scheduling.
+Order. Task runs and subflows the flow called directly come first, in the order they ran (that
+order is the flow's code). Runs submitted to the task runner (`.submit`, `.map`) run concurrently,
+so their order is the thread scheduler's: they come after, sorted by task name and parameters, so
+`task.map(range(n))` runs appear as `[0]`, `[1]`, ... whichever finished first. A refactor that
+turns a mapped task into a loop (or back) changes the tree.
 
 Works without pytest and without syrupy.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,17 +82,22 @@ class _Builder:
         return node
 
     def _children(self, run: FlowRunRecord, path: Path) -> list[dict[str, Any]]:
-        groups: dict[tuple[str, str], list[_RunRecord]] = {}
-        for child in [*run.task_runs, *run.subflows]:
-            groups.setdefault(_group_key(child), []).append(child)
+        ordered = stable_order(run)
+        counts: dict[tuple[str, str], int] = {}
+        for child in ordered:
+            counts[_group_key(child)] = counts.get(_group_key(child), 0) + 1
+        seen: dict[tuple[str, str], int] = {}
         children = []
-        for (kind, name), runs in _stable_order(groups):
-            for index, child in enumerate(runs):
-                label = f"{name}[{index}]" if len(runs) > 1 else name
-                if kind == "subflow":
-                    children.append(self.flow(child, "subflow", label, path))  # type: ignore[arg-type]
-                else:
-                    children.append(self._node(child, "task", label, (*path, (label, type(child)))))
+        for child in ordered:
+            key = _group_key(child)
+            index = seen[key] = seen.get(key, -1) + 1
+            label = f"{key[1]}[{index}]" if counts[key] > 1 else key[1]
+            if key[0] == "subflow":
+                node = self.flow(child, "subflow", label, path)  # type: ignore[arg-type]
+            else:
+                node = self._node(child, "task", label, (*path, (label, type(child))))
+            node["submitted"] = _submitted(child, run)
+            children.append(node)
         return children
 
     def _node(self, run: _RunRecord, kind: str, label: str, path: Path) -> dict[str, Any]:
@@ -129,37 +136,43 @@ def _group_key(run: _RunRecord) -> tuple[str, str]:
     return ("task", run.task_name)  # type: ignore[attr-defined]
 
 
-def _stable_order(
-    groups: dict[tuple[str, str], list[_RunRecord]],
-) -> list[tuple[tuple[str, str], list[_RunRecord]]]:
-    """Groups in stages: a stage starts once every earlier group has ended; sorted by name within."""
-    spans = {key: (_start(runs), _end(runs)) for key, runs in groups.items()}
-    ordered: list[tuple[tuple[str, str], list[_RunRecord]]] = []
-    stage: list[tuple[str, str]] = []
-    stage_end: dt.datetime | None = None
-    for key in sorted(groups, key=lambda key: (spans[key][0], key)):
-        start, end = spans[key]
-        if stage and stage_end is not None and start >= stage_end:
-            ordered += [(name, _sorted_runs(groups[name])) for name in sorted(stage)]
+def stable_order(run: FlowRunRecord) -> list[_RunRecord]:
+    """The task runs and subflows of a run: first those it called directly, in the order they ran;
+    then those submitted to its task runner (`.submit`, `.map`), by task name and parameters."""
+    children: list[_RunRecord] = [*run.task_runs, *run.subflows]
+    direct = sorted((child for child in children if not _submitted(child, run)), key=_start_of)
+    submitted = [child for child in children if _submitted(child, run)]
+    return [*_in_stages(direct), *sorted(submitted, key=_sort_key)]
+
+
+def _submitted(child: _RunRecord, parent: FlowRunRecord) -> bool:
+    return child.thread is not None and parent.thread is not None and child.thread != parent.thread
+
+
+def _in_stages(runs: list[_RunRecord]) -> list[_RunRecord]:
+    """Runs in start order, except that runs overlapping in time (async concurrency) are sorted."""
+    ordered: list[_RunRecord] = []
+    stage: list[_RunRecord] = []
+    stage_end = _FAR_FUTURE
+    for run in runs:
+        if stage and _start_of(run) >= stage_end:
+            ordered += sorted(stage, key=_sort_key)
             stage = []
-        stage.append(key)
-        stage_end = end if stage_end is None or len(stage) == 1 else max(stage_end, end)
-    ordered += [(name, _sorted_runs(groups[name])) for name in sorted(stage)]
-    return ordered
+        stage_end = _end_of(run) if not stage else max(stage_end, _end_of(run))
+        stage.append(run)
+    return ordered + sorted(stage, key=_sort_key)
 
 
-def _start(runs: Sequence[_RunRecord]) -> dt.datetime:
-    return min((run.history[0].timestamp for run in runs if run.history), default=_FAR_FUTURE)
+def _start_of(run: _RunRecord) -> dt.datetime:
+    return run.history[0].timestamp if run.history else _FAR_FUTURE
 
 
-def _end(runs: Sequence[_RunRecord]) -> dt.datetime:
-    ends = [run.ended for run in runs]
-    finished = [end for end in ends if end is not None]
-    return max(finished) if finished and len(finished) == len(ends) else _FAR_FUTURE
+def _end_of(run: _RunRecord) -> dt.datetime:
+    return run.ended or _FAR_FUTURE
 
 
-def _sorted_runs(runs: list[_RunRecord]) -> list[_RunRecord]:
-    return sorted(runs, key=lambda run: (_value_key(run.parameters), render_tree(_summary(run))))
+def _sort_key(run: _RunRecord) -> tuple[Any, ...]:
+    return (_group_key(run), _value_key(run.parameters), render_tree(_summary(run)))
 
 
 def _summary(run: _RunRecord) -> dict[str, Any]:
@@ -223,6 +236,8 @@ def _details(node: dict[str, Any]) -> str:
         parts.append("retry delays " + " ".join(_seconds(delay) for delay in node["retry_delays"]))
     if node["error"]:
         parts.append(f"raised {node['error']}")
+    if node.get("submitted"):
+        parts.append("submitted")
     return f" ({', '.join(parts)})"
 
 
