@@ -16,6 +16,7 @@ as `PrefectRunSnapshot`, which stores its text form.
 from __future__ import annotations
 
 import dataclasses
+import dis
 import inspect
 import types
 from collections.abc import Iterator
@@ -140,12 +141,13 @@ def _referenced(function: Any) -> Iterator[Any]:
 
 
 def _names(code: types.CodeType) -> Iterator[str]:
-    """Names the code (and the code nested in it) looks up, in the order it first mentions them."""
-    yield from code.co_names
-    yield from code.co_freevars
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _names(const)
+    """Names the code (and the code nested in it) looks up, in the order the bytecode mentions them."""
+    for instruction in dis.get_instructions(code):
+        if isinstance(instruction.argval, types.CodeType):
+            yield from _names(instruction.argval)
+        elif instruction.opname.startswith("LOAD_") and isinstance(instruction.argval, str):
+            yield instruction.argval
+    yield from (*code.co_names, *code.co_freevars)  # anything an unusual opcode hid
 
 
 def _cache_policy(policy: Any) -> str:

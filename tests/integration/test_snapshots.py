@@ -116,8 +116,8 @@ def test_snapshots_and_baselines_written_matched_and_failing_on_changes(pytester
     result.assert_outcomes(passed=6, deselected=1)
 
     pytester.makepyfile(test_flows=FLOWS.format(variant="changed"))
-    result = pytester.runpytest_subprocess(*xdist, "-k", "not stable", "--prefect-compare=base.json")
-    result.assert_outcomes(passed=1, failed=5)
+    result = pytester.runpytest_subprocess("-k", "not stable", "--prefect-compare=base.json")
+    result.assert_outcomes(passed=1, failed=5, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "*test_loaded_baseline*",
@@ -136,15 +136,12 @@ def test_snapshots_and_baselines_written_matched_and_failing_on_changes(pytester
         ],
         consecutive=True,
     )
-    result.stdout.fnmatch_lines(
-        [
-            "*-   task transform: Completed (attempts 2, retry delays 1.0s)",  # the removed retry
-            "*+   task transform: Failed (attempts 1, raised InjectedFault)",
-            "*+   task load: Failed (attempts 1, raised ValueError)",  # the changed state
-            "*-       retries=2,",  # the configuration drift, seen without running the flow
-            "*+       retries=0,",
-        ]
-    )
+    for changed in (
+        ["*-   task transform: Completed (attempts 2, retry delays 1.0s)", "*+   task transform: Failed*"],
+        ["*-   task load: Completed (attempts 1)", "*+   task load: Failed (attempts 1, raised ValueError)"],
+        ["*-       retries=2,", "*+       retries=0,"],  # configuration drift, seen without a run
+    ):
+        result.stdout.fnmatch_lines(changed)
 
 
 def test_prefect_snapshot_without_syrupy_says_how_to_get_it(pytester: pytest.Pytester) -> None:
