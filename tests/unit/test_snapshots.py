@@ -212,3 +212,19 @@ def test_the_difference_with_a_baseline_is_a_diff_of_the_trees() -> None:
     after = run_tree(flow_run([task_run("load", 0, 1, attempts=2)]))
     text = describe_difference([before], [after], Path("base.json"))
     assert "-  task load: Completed (attempts 1)\n+  task load: Completed (attempts 2)" in text
+
+
+def test_prefect_snapshot_without_syrupy_installed_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config
+) -> None:
+    import importlib.util
+
+    from pytest_prefect_flows.exceptions import MissingExtraError
+    from pytest_prefect_flows.snapshots import require_syrupy
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "syrupy" else real_find_spec(name, *a)
+    )
+    with pytest.raises(MissingExtraError, match=r"pip install 'pytest-prefect-flows\[snapshot\]'"):
+        require_syrupy(pytestconfig)
