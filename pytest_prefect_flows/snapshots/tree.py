@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -83,9 +84,7 @@ class _Builder:
 
     def _children(self, run: FlowRunRecord, path: Path) -> list[dict[str, Any]]:
         ordered = stable_order(run)
-        counts: dict[tuple[str, str], int] = {}
-        for child in ordered:
-            counts[_group_key(child)] = counts.get(_group_key(child), 0) + 1
+        counts = Counter(_group_key(child) for child in ordered)
         seen: dict[tuple[str, str], int] = {}
         children = []
         for child in ordered:

@@ -149,3 +149,12 @@ def test_prefect_snapshot_without_syrupy_says_how_to_get_it(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("-p", "no:syrupy")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*MissingExtraError: prefect_snapshot needs syrupy's pytest plugin*"])
+
+
+def test_compare_with_a_missing_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("--prefect-compare=yesterday.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--prefect-compare=yesterday.json: no such file; record one first with --prefect-record=*"]
+    )
