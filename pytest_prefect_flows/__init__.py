@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         IdempotencyError,
         InjectedCrash,
         InjectedFault,
+        MissingExtraError,
         PrefectFlowsError,
         PrefectFlowsWarning,
         UnknownBlockError,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
+    from pytest_prefect_flows.snapshots.structure import FlowStructure, TaskStructure, flow_structure
+    from pytest_prefect_flows.snapshots.tree import render_run, run_tree
     from pytest_prefect_flows.strategies import FailurePlan, PlannedFault, failure_plans, records
 
 _EXPORTS: dict[str, str] = {
@@ -107,6 +111,13 @@ _EXPORTS: dict[str, str] = {
     "RunLog": "recording",
     "TaskRunRecord": "recording",
     "record_runs": "recording",
+    "MissingExtraError": "exceptions",
+    "PrefectRunSnapshot": "snapshots.extension",
+    "FlowStructure": "snapshots.structure",
+    "TaskStructure": "snapshots.structure",
+    "flow_structure": "snapshots.structure",
+    "render_run": "snapshots.tree",
+    "run_tree": "snapshots.tree",
     "LogView": "runner",
     "RunFlow": "runner",
 }

@@ -144,6 +144,18 @@ def add_options(parser: pytest.Parser) -> None:
         help="import every module under prefect_flow_paths, build each flow's schema and "
         "deployment; fail on errors",
     )
+    group.addoption(
+        "--prefect-record",
+        metavar="PATH",
+        default=None,
+        help="write every test's flow-run trees (states, attempts, tasks) to PATH, a JSON baseline",
+    )
+    group.addoption(
+        "--prefect-compare",
+        metavar="PATH",
+        default=None,
+        help="fail the tests whose flow runs differ from the baseline at PATH (see --prefect-record)",
+    )
 
 
 def get(config: pytest.Config, name: str) -> Any:

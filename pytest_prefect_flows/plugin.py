@@ -60,6 +60,15 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    _register_baselines(config)
+
+
+def _register_baselines(config: pytest.Config) -> None:
+    record, compare = config.getoption("prefect_record"), config.getoption("prefect_compare")
+    if record or compare:
+        from pytest_prefect_flows.snapshots.baseline import BaselinePlugin
+
+        config.pluginmanager.register(BaselinePlugin(config, record, compare), "prefect_flows_baselines")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -204,6 +213,17 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
     options = request.node.stash[options_key]
     with mock_http(assert_all_called=options.assert_all_called) as router:
         yield router
+
+
+@pytest.fixture
+def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
+    """syrupy's `snapshot` using `PrefectRunSnapshot`: `assert run == prefect_snapshot`."""
+    from pytest_prefect_flows.snapshots import require_syrupy
+
+    require_syrupy(request.config)
+    from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
+
+    return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
 
 
 @pytest.hookimpl(wrapper=True)
