@@ -33,3 +33,42 @@ def settings_without_flow_heartbeat() -> Settings:
     if heartbeat is None:
         return Settings()
     return Settings().copy_with_update(updates={heartbeat: None})
+
+
+def deployment_config_fields() -> frozenset[str]:
+    """The keys a `prefect.yaml` deployment entry may hold, from Prefect's own model.
+
+    Prefect 3.4.x (from 3.4.0's `prefect.cli.deploy` package) to 3.9: `DeploymentConfig` in
+    `prefect.cli.deploy._models`. Goes when Prefect makes the model public.
+    """
+    from prefect.cli.deploy._models import DeploymentConfig
+
+    names = set(DeploymentConfig.model_fields)
+    names.update(f.alias for f in DeploymentConfig.model_fields.values() if f.alias)
+    return frozenset(names)
+
+
+def validate_deployment_config(raw: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Errors of Prefect's `DeploymentConfig` model for one `prefect.yaml` entry, as (location, message).
+
+    Prefect 3.4 to 3.9: the model lives in the private `prefect.cli.deploy._models`.
+    """
+    from prefect.cli.deploy._models import DeploymentConfig
+    from pydantic import ValidationError
+
+    try:
+        DeploymentConfig.model_validate(raw)
+    except ValidationError as exc:
+        return [(tuple(error["loc"]), str(error["msg"])) for error in exc.errors()]
+    return []
+
+
+def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
+    """The client schedule (`CronSchedule`, `IntervalSchedule`, `RRuleSchedule`) `prefect deploy` builds
+    from one `schedules:` entry of `prefect.yaml`.
+
+    Prefect 3.4 to 3.9: `_schedule_config_to_deployment_schedule` in `prefect.cli.deploy._schedules`.
+    """
+    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
+
+    return _schedule_config_to_deployment_schedule(dict(config))["schedule"]
