@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    if _options.get(config, "prefect_check_deployments"):
+        from pytest_prefect_flows.deployments.items import DeploymentGate
+
+        config.pluginmanager.register(DeploymentGate(config), "prefect_flows_deployments")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -74,7 +74,8 @@ class CheckResult:
         return lines
 
     def message(self) -> str:
-        lines = [f"{self.label}: {len(self.problems)} problem(s)"]
+        fields = ", ".join(dict.fromkeys(problem.field for problem in self.problems))
+        lines = [f"{self.label}: deployment check failed ({fields})"]
         lines += [f"  {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -168,7 +169,7 @@ def _python_entrypoint(deployment: Any) -> str | None:
         origin = getattr(spec, "origin", None)
         if origin:
             return f"{origin}:{function}"
-    return entrypoint  # type: ignore[no-any-return]
+    return entrypoint
 
 
 def _check_fields(raw: dict[str, Any], result: CheckResult) -> None:
@@ -217,12 +218,12 @@ def _check_parameters(flow: Any, parameters: Any, result: CheckResult) -> None:
     signature = inspect.signature(flow.fn)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     templated = {name for name, value in parameters.items() if _placeholders_in(value)}
+    accepted = ", ".join(signature.parameters) or "none"
     for name in parameters:
         if name not in signature.parameters and not takes_any:
             result.add(
                 f"parameters.{name}",
-                f"{flow.name!r} has no parameter {name!r} (it takes: {', '.join(signature.parameters) or 'none'}); "
-                "remove it or fix the name.",
+                f"{flow.name!r} has no parameter {name!r} (it takes: {accepted}); remove it or fix the name.",
             )
     concrete = {k: v for k, v in parameters.items() if k not in templated and k in signature.parameters}
     for error in _schema_errors(flow, concrete):

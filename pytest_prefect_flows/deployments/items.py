@@ -1,0 +1,137 @@
+"""`--prefect-check-deployments`: every deployment of every `prefect.yaml` as its own pytest item.
+
+Node ids are `path/to/prefect.yaml::<deployment name>`, so deployments show in the report, in `-k`
+selection and in JUnit XML, and fail one by one. `-v` lists each deployment's next fire times and
+template references after the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_prefect_flows import _options
+from pytest_prefect_flows.exceptions import DeploymentCheckError, UsageError
+from pytest_prefect_flows.prefect_yaml import (
+    FILE_NAMES,
+    DeploymentSpec,
+    PrefectProject,
+    find_files,
+    load_project,
+)
+
+if TYPE_CHECKING:
+    from pytest_prefect_flows.deployments.checks import CheckResult
+
+results_key: pytest.StashKey[list[CheckResult]] = pytest.StashKey()
+known_refs_key: pytest.StashKey[frozenset[str] | None] = pytest.StashKey()
+
+
+class DeploymentGate:
+    """The plugin object registered when the gate is on."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from pytest_prefect_flows.deployments.checks import parse_known_refs
+
+        lines = _options.get(config, "prefect_known_refs")
+        try:
+            config.stash[known_refs_key] = parse_known_refs(lines) if lines else None
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[results_key] = []
+        _add_files_outside_testpaths(config)
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if file_path.name in FILE_NAMES:
+            return DeploymentFile.from_parent(parent, path=file_path)
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        results = [result for result in config.stash[results_key] if result.notes()]
+        if config.get_verbosity() < 1 or not results:
+            return
+        terminalreporter.section("prefect deployments")
+        for result in results:
+            terminalreporter.write_line(result.label)
+            for note in result.notes():
+                terminalreporter.write_line(f"    {note}")
+
+
+def _add_files_outside_testpaths(config: pytest.Config) -> None:
+    """With `testpaths` set and no paths given, `prefect.yaml` files elsewhere in the repo count too."""
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    searched = [Path(arg).resolve() for arg in config.args]
+    for path in find_files(config.rootpath):
+        resolved = path.resolve()
+        if not any(resolved.is_relative_to(root) for root in searched):
+            config.args.append(str(path))
+
+
+class DeploymentFile(pytest.File):
+    """One `prefect.yaml`: an item per deployment (or one failing item if the file cannot be read)."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            project = load_project(self.path)
+        except UsageError as exc:
+            yield BrokenFileItem.from_parent(self, name="(file)", error=str(exc))
+            return
+        counts = Counter(spec.name for spec in project.deployments)
+        seen: Counter[str] = Counter()
+        for spec in project.deployments:
+            seen[spec.name] += 1
+            name = spec.name if seen[spec.name] == 1 else f"{spec.name}#{seen[spec.name]}"
+            yield DeploymentItem.from_parent(
+                self, name=name, spec=spec, project=project, duplicate=counts[spec.name] > 1
+            )
+
+
+class DeploymentItem(pytest.Item):
+    """The checks of one deployment; fails with one line per problem."""
+
+    def __init__(
+        self, *, spec: DeploymentSpec, project: PrefectProject, duplicate: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.project = project
+        self.duplicate = duplicate
+
+    def runtest(self) -> None:
+        from pytest_prefect_flows.deployments.checks import check_spec
+
+        result = check_spec(self.spec, self.project, self.config.stash[known_refs_key], self.duplicate)
+        result.label = self.nodeid
+        self.config.stash[results_key].append(result)
+        self.user_properties.extend(("deployment", note) for note in result.notes())
+        result.raise_for_problems()
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, DeploymentCheckError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"deployment {self.spec.name}"
+
+
+class BrokenFileItem(pytest.Item):
+    """A `prefect.yaml` that is not valid YAML (e.g. an undefined `*alias`) fails as one item."""
+
+    def __init__(self, *, error: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise DeploymentCheckError(f"{self.error}\n  (a YAML alias must name an anchor defined above it)")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, "prefect.yaml"
