@@ -17,6 +17,7 @@ from pytest_prefect_flows import _options
 if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
+    from pytest_prefect_flows.deployments.running import DeploymentPatch, DeploymentRunner, RunDeployment
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.recording import RunLog
@@ -27,6 +28,7 @@ pytest.register_assert_rewrite("pytest_prefect_flows.assertions")
 backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
+deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -192,6 +194,36 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
     options = request.node.stash[options_key]
     with mock_http(assert_all_called=options.assert_all_called) as router:
         yield router
+
+
+@pytest.fixture
+def run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
+    """`run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, run in-process."""
+    from pytest_prefect_flows.deployments.running import RunDeployment
+
+    return RunDeployment(_deployment_runner(request))
+
+
+@pytest.fixture
+def prefect_deployments(
+    request: pytest.FixtureRequest, _prefect_flows_test_scope: None
+) -> Iterator[DeploymentPatch]:
+    """Flow code's `run_deployment(...)` runs the deployment here; `.stub(name, state=...)`, `.calls`."""
+    from pytest_prefect_flows.deployments.running import DeploymentPatch
+
+    with DeploymentPatch(_deployment_runner(request)) as patch:
+        yield patch
+
+
+def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
+    import prefect  # noqa: F401  (running deployments runs flows)
+
+    from pytest_prefect_flows.deployments.running import Catalog, DeploymentRunner
+
+    if deployment_runner_key not in request.node.stash:
+        catalog = Catalog(request.config.rootpath)
+        request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))
+    return request.node.stash[deployment_runner_key]
 
 
 @pytest.hookimpl(wrapper=True)
