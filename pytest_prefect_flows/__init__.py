@@ -29,8 +29,11 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
     from pytest_prefect_flows.coverage.gates import check_imports
+    from pytest_prefect_flows.deployments.checks import CheckResult, assert_deployable
+    from pytest_prefect_flows.deployments.running import DeploymentCall, DeploymentPatch, RunDeployment
     from pytest_prefect_flows.exceptions import (
         BackendError,
+        DeploymentCheckError,
         FlowRunTimeoutError,
         IdempotencyError,
         InjectedCrash,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         PrefectFlowsError,
         PrefectFlowsWarning,
         UnknownBlockError,
+        UnknownDeploymentError,
         UnknownTaskError,
         UnusedFaultError,
         UnusedFaultWarning,
@@ -77,6 +81,13 @@ _EXPORTS: dict[str, str] = {
     "Discovery": "coverage.discovery",
     "discover": "coverage.discovery",
     "check_imports": "coverage.gates",
+    "CheckResult": "deployments.checks",
+    "assert_deployable": "deployments.checks",
+    "DeploymentCall": "deployments.running",
+    "DeploymentPatch": "deployments.running",
+    "RunDeployment": "deployments.running",
+    "DeploymentCheckError": "exceptions",
+    "UnknownDeploymentError": "exceptions",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",

@@ -72,3 +72,12 @@ def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
     from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
 
     return _schedule_config_to_deployment_schedule(dict(config))["schedule"]
+
+
+def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a Prefect function that is sync or async depending on its caller, and get its result.
+
+    Prefect 3.5 to 3.9 (`async_dispatch`) and 3.4 (`sync_compatible`) both take `_sync=True` to run
+    synchronously, even inside an async flow's worker thread.
+    """
+    return function(*args, _sync=True, **kwargs)

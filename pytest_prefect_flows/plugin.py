@@ -223,7 +223,8 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
     if deployment_runner_key not in request.node.stash:
         catalog = Catalog(request.config.rootpath)
         request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))
-    return request.node.stash[deployment_runner_key]
+    runner: DeploymentRunner = request.node.stash[deployment_runner_key]
+    return runner
 
 
 @pytest.hookimpl(wrapper=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_prefect_flows import _compat
 from pytest_prefect_flows.exceptions import UnknownDeploymentError, UsageError
 from pytest_prefect_flows.prefect_yaml import DeploymentSpec, find_projects
 
@@ -102,13 +103,14 @@ class DeploymentRunner:
             return self._flows[name]
         spec, flow = self.catalog.find(name)
         defaults = _concrete_defaults(spec, parameters or {})
-        deployment = flow.to_deployment(
+        deployment = _compat.call_sync(
+            flow.to_deployment,
             name=spec.name,
             parameters=defaults,
             tags=spec.raw.get("tags") if isinstance(spec.raw.get("tags"), list) else None,
             description=spec.raw.get("description"),
         )
-        deployment.apply()
+        _compat.call_sync(deployment.apply)
         self._flows[name] = flow
         return flow
 
@@ -125,7 +127,7 @@ class DeploymentRunner:
         from prefect.flow_engine import run_flow
 
         try:
-            state = run_flow(flow, flow_run=flow_run, return_type="state")
+            state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
             if inspect.iscoroutine(state):
                 from prefect.utilities.asyncutils import run_coro_as_sync
 
@@ -223,7 +225,7 @@ class DeploymentPatch:
         import prefect.deployments.flow_runs as flow_runs
 
         sync_original = flow_runs.run_deployment
-        self._original = sync_original
+        self._original: Callable[..., Any] = sync_original
         self._swap(sync_original, self._replacement)
         async_original = getattr(flow_runs, "arun_deployment", None)
         if async_original is not None:  # Prefect 3.5+ (3.4 has only the sync_compatible function)
@@ -268,7 +270,7 @@ class DeploymentPatch:
             call.flow_run = _stub_flow_run(call, self._stubs[call.name])
             return call.flow_run
         flow = self._runner.register(call.name, call.parameters)
-        created = self._original(name, *args, **{**kwargs, "timeout": 0})
+        created = _compat.call_sync(self._original, name, *args, **{**kwargs, "timeout": 0})
         self._runner.execute(flow, created)
         with _sync_client() as client:
             call.flow_run = client.read_flow_run(created.id)
