@@ -119,7 +119,7 @@ def check_spec(
         _check_parameters(result.flow, raw.get("parameters"), result)
     _check_schedules(_schedule_entries(raw), result)
     _check_work_pool(raw.get("work_pool"), result)
-    steps = {section: _steps_of(section, raw, project) for section in STEP_SECTIONS}
+    steps = {section: project.steps_for(spec, section) for section in STEP_SECTIONS}
     for where, step_list in steps.items():
         _check_steps(where, step_list, result)
     _check_references({**raw, **{where: s for where, (s, _) in steps.items()}}, known_refs, result)
@@ -328,13 +328,6 @@ def _check_work_pool(work_pool: Any, result: CheckResult) -> None:
         "missing: `prefect deploy` would stop to ask for a work pool (and fail in CI); add "
         "`work_pool: {name: my-pool}` or an alias such as `work_pool: *default_work_pool`.",
     )
-
-
-def _steps_of(section: str, raw: dict[str, Any], project: PrefectProject) -> tuple[Any, str]:
-    """The steps the deployment runs for `section` (its own, else the file's) and where they come from."""
-    if section in raw:
-        return raw[section], section
-    return project.section(section), f"{section} (top level)"
 
 
 def _check_steps(section: str, steps_and_origin: tuple[Any, str], result: CheckResult) -> None:
