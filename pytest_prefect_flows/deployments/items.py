@@ -28,18 +28,14 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.deployments.checks import CheckResult
 
 results_key: pytest.StashKey[list[CheckResult]] = pytest.StashKey()
-known_refs_key: pytest.StashKey[frozenset[str] | None] = pytest.StashKey()
 
 
 class DeploymentGate:
     """The plugin object registered when the gate is on."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from pytest_prefect_flows.deployments.checks import parse_known_refs
-
-        lines = _options.get(config, "prefect_known_refs")
         try:
-            config.stash[known_refs_key] = parse_known_refs(lines) if lines else None
+            _known_refs(_options.get(config, "prefect_known_refs"))
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[results_key] = []
@@ -59,6 +55,13 @@ class DeploymentGate:
             terminalreporter.write_line(result.label)
             for note in result.notes():
                 terminalreporter.write_line(f"    {note}")
+
+
+def _known_refs(lines: list[str]) -> frozenset[str] | None:
+    """The references listed (ini and `pytest_prefect_known_refs` hooks); None when nobody lists any."""
+    from pytest_prefect_flows.deployments.checks import parse_known_refs
+
+    return parse_known_refs(lines) if lines else None
 
 
 def _add_files_outside_testpaths(config: pytest.Config) -> None:
@@ -105,14 +108,19 @@ class DeploymentItem(pytest.Item):
     def runtest(self) -> None:
         from pytest_prefect_flows.deployments.checks import check_spec
 
-        result = check_spec(self.spec, self.project, self.config.stash[known_refs_key], self.duplicate)
+        from_hooks = self.ihook.pytest_prefect_known_refs(config=self.config)
+        lines = [
+            *_options.get(self.config, "prefect_known_refs"),
+            *(ref for refs in from_hooks for ref in refs),
+        ]
+        result = check_spec(self.spec, self.project, _known_refs(lines), self.duplicate)
         result.label = self.nodeid
         self.config.stash[results_key].append(result)
         self.user_properties.extend(("deployment", note) for note in result.notes())
         result.raise_for_problems()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, DeploymentCheckError):
+        if isinstance(excinfo.value, (DeploymentCheckError, UsageError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 

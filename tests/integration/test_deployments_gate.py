@@ -52,6 +52,10 @@ deployments:
     entrypoint: flows/hello.py:hello
     parameters: {name: "{{ prefect.blocks.secret.db-pw }}"}
     work_pool: *default_pool
+  - name: ref-known-by-conftest
+    entrypoint: flows/hello.py:hello
+    parameters: {name: "{{ prefect.blocks.secret.known-by-conftest.value }}"}
+    work_pool: *default_pool
   - name: bad-step
     entrypoint: flows/hello.py:hello
     parameters: {name: x}
@@ -90,16 +94,20 @@ def repo(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.path.joinpath("prefect.yaml").write_text(PREFECT_YAML)
     pytester.mkdir("other").joinpath("prefect.yaml").write_text(UNDEFINED_ALIAS)
     pytester.mkdir("tests").joinpath("test_ok.py").write_text("def test_ok():\n    pass\n")
+    pytester.makeconftest(
+        "def pytest_prefect_known_refs(config):\n    return ['blocks.secret.known-by-conftest']\n"
+    )
     return pytester
 
 
 def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(repo: pytest.Pytester) -> None:
     result = repo.runpytest_inprocess("--prefect-check-deployments", "-v", "--junitxml=report.xml")
 
-    result.assert_outcomes(passed=2, failed=10)
+    result.assert_outcomes(passed=3, failed=10)
     result.stdout.fnmatch_lines_random(
         [
             "prefect.yaml::good PASSED*",
+            "prefect.yaml::ref-known-by-conftest PASSED*",
             "tests/test_ok.py::test_ok PASSED*",
             "*prefect.yaml::not-a-flow: deployment check failed (entrypoint)",
             "*entrypoint: 'flows/hello.py:not_a_flow': *not a flow*",
@@ -113,7 +121,7 @@ def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(re
             '*schedules?1?: not a valid schedule (Invalid timezone: "Mars/Olympus"*',
             "*schedules?2?: not a valid schedule (*FREQ*",
             "*parameters.name: {{ prefect.blocks.secret.db-pw }} refers to blocks.secret.db-pw, which "
-            "prefect_known_refs does not list (variables.greeting)*",
+            "prefect_known_refs does not list (blocks.secret.known-by-conftest, variables.greeting)*",
             "*pull?0?: step 'prefect_nowhere.steps.clone' cannot be imported*install prefect-nowhere.",
             "*entrpoint: not a deployment field*did you mean `entrypoint`?*",
             "*work_pool.name: missing*",
@@ -130,6 +138,7 @@ def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(re
     junit = repo.path.joinpath("report.xml").read_text()
     assert 'name="bad-params"' in junit
     assert 'name="good"' in junit
+    assert '<property name="deployment" value="references: variables.greeting"' in junit
 
 
 def test_deployments_are_selected_with_k_and_the_gate_is_off_by_default(repo: pytest.Pytester) -> None:
