@@ -115,8 +115,10 @@ def check_spec(
     _check_fields(raw, result)
     _check_name(raw, spec.index, duplicate, result)
     result.flow = _check_entrypoint(raw.get("entrypoint"), spec.file.parent, result)
+    defaults = raw.get("parameters") or {}
     if result.flow is not None:
-        _check_parameters(result.flow, raw.get("parameters"), result)
+        _check_parameters(result.flow, defaults, result)
+        _check_schedule_parameters(result.flow, defaults, _schedule_entries(raw), result)
     _check_schedules(_schedule_entries(raw), result)
     _check_work_pool(raw.get("work_pool"), result)
     steps = {section: project.steps_for(spec, section) for section in STEP_SECTIONS}
@@ -138,7 +140,7 @@ def check_deployment_object(deployment: Any, known_refs: Iterable[str] | None = 
     _check_name({"name": name}, 0, False, result)
     result.flow = _check_entrypoint(_python_entrypoint(deployment), Path.cwd(), result)
     if result.flow is not None:
-        _check_parameters(result.flow, deployment.parameters, result)
+        _check_parameters(result.flow, deployment.parameters or {}, result)
     for index, schedule in enumerate(deployment.schedules or []):
         _record_fire_times(f"schedules[{index}]", schedule, result)
     fields = {"parameters": deployment.parameters, "job_variables": getattr(deployment, "job_variables", {})}
@@ -210,24 +212,46 @@ def _check_entrypoint(entrypoint: Any, base_dir: Path, result: CheckResult) -> A
         return None
 
 
-def _check_parameters(flow: Any, parameters: Any, result: CheckResult) -> None:
-    if parameters is None:
-        parameters = {}
+def _check_parameters(
+    flow: Any, parameters: Any, result: CheckResult, where: str = "parameters", only: Iterable[str] = ()
+) -> None:
+    """Report problems of `parameters` under `where`; with `only`, just those of these parameter names."""
     if not isinstance(parameters, dict):
         return  # reported by the model check
+    names = set(only)
+    for name, path, message in _parameter_problems(flow, parameters):
+        if not names or name in names:
+            result.add(".".join([where, *path]), message)
+
+
+def _parameter_problems(flow: Any, parameters: dict[str, Any]) -> Iterator[tuple[str, list[str], str]]:
+    """(parameter name, path inside `parameters`, message) for each problem, Prefect's schema validator's."""
     signature = inspect.signature(flow.fn)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     templated = {name for name, value in parameters.items() if _placeholders_in(value)}
     accepted = ", ".join(signature.parameters) or "none"
     for name in parameters:
         if name not in signature.parameters and not takes_any:
-            result.add(
-                f"parameters.{name}",
+            yield (
+                name,
+                [name],
                 f"{flow.name!r} has no parameter {name!r} (it takes: {accepted}); remove it or fix the name.",
             )
     concrete = {k: v for k, v in parameters.items() if k not in templated and k in signature.parameters}
     for error in _schema_errors(flow, concrete):
-        _add_parameter_error(flow, signature, templated, error, result)
+        if error.validator == "required":
+            name = error.message.partition(" ")[0].strip("'")
+            if name not in templated:
+                yield (
+                    name,
+                    [name],
+                    f"missing: {flow.name!r} requires it and has no default; add it under `parameters:`.",
+                )
+            continue
+        path = [str(part) for part in error.absolute_path]
+        name = path[0] if path else "?"
+        annotation = _annotation(signature, name)
+        yield name, path, f"{error.message}; the flow declares `{name}: {annotation}`. Fix the value."
 
 
 def _schema_errors(flow: Any, values: dict[str, Any]) -> list[Any]:
@@ -235,25 +259,6 @@ def _schema_errors(flow: Any, values: dict[str, Any]) -> list[Any]:
 
     schema = flow.parameters.model_dump_for_openapi()
     return list(validate(values, schema, raise_on_error=False))
-
-
-def _add_parameter_error(
-    flow: Any, signature: inspect.Signature, templated: set[str], error: Any, result: CheckResult
-) -> None:
-    if error.validator == "required":
-        name = error.message.partition(" ")[0].strip("'")
-        if name in templated:
-            return
-        result.add(
-            f"parameters.{name}",
-            f"missing: {flow.name!r} requires it and has no default; add it under `parameters:`.",
-        )
-        return
-    path = [str(part) for part in error.absolute_path]
-    name = path[0] if path else "?"
-    annotation = _annotation(signature, name)
-    where = ".".join(["parameters", *path])
-    result.add(where, f"{error.message}; the flow declares `{name}: {annotation}`. Fix the value.")
 
 
 def _annotation(signature: inspect.Signature, name: str) -> str:
@@ -274,6 +279,19 @@ def _schedule_entries(raw: dict[str, Any]) -> list[tuple[str, Any]]:
     elif schedules is not None:
         entries.append(("schedules", schedules))
     return entries
+
+
+def _check_schedule_parameters(
+    flow: Any, defaults: Any, entries: list[tuple[str, Any]], result: CheckResult
+) -> None:
+    """A schedule's own `parameters:` override the deployment's for its runs: they must fit the flow too."""
+    if not isinstance(defaults, dict):
+        return
+    for where, config in entries:
+        overrides = config.get("parameters") if isinstance(config, dict) else None
+        if isinstance(overrides, dict) and overrides:
+            merged = {**defaults, **overrides}
+            _check_parameters(flow, merged, result, where=f"{where}.parameters", only=overrides)
 
 
 def _check_schedules(entries: list[tuple[str, Any]], result: CheckResult) -> None:

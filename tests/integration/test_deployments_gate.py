@@ -47,6 +47,8 @@ deployments:
       - cron: "0 9 * * *"
         timezone: Mars/Olympus
       - rrule: FREQ=SOMETIMES
+      - interval: 600
+        parameters: {times: lots}
     work_pool: *default_pool
   - name: unknown-ref
     entrypoint: flows/hello.py:hello
@@ -120,6 +122,7 @@ def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(re
             '*schedules?0?: not a valid schedule (Invalid cron string: "61 * * * *")*',
             '*schedules?1?: not a valid schedule (Invalid timezone: "Mars/Olympus"*',
             "*schedules?2?: not a valid schedule (*FREQ*",
+            "*schedules?3?.parameters.times: 'lots' is not of type 'integer'*",
             "*parameters.name: {{ prefect.blocks.secret.db-pw }} refers to blocks.secret.db-pw, which "
             "prefect_known_refs does not list (blocks.secret.known-by-conftest, variables.greeting)*",
             "*pull?0?: step 'prefect_nowhere.steps.clone' cannot be imported*install prefect-nowhere.",
