@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         UnusedFaultError,
         UnusedFaultWarning,
         UnusedRouteError,
+        UnusedStubError,
         UsageError,
     )
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
@@ -87,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "DeploymentPatch": "deployments.running",
     "RunDeployment": "deployments.running",
     "DeploymentCheckError": "exceptions",
+    "UnusedStubError": "exceptions",
     "UnknownDeploymentError": "exceptions",
     "FakeBlocks": "blocks",
     "Message": "blocks",

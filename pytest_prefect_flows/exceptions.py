@@ -77,3 +77,7 @@ class DeploymentCheckError(PrefectFlowsError, AssertionError):
 
 class UnknownDeploymentError(UsageError, LookupError):
     """`run_deployment`/`prefect_deployments` got a name that no `prefect.yaml` deployment has."""
+
+
+class UnusedStubError(PrefectFlowsError, AssertionError):
+    """A deployment stubbed with `prefect_deployments.stub(...)` was never called (misspelt name?)."""

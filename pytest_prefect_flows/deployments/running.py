@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_prefect_flows import _compat
-from pytest_prefect_flows.exceptions import UnknownDeploymentError, UsageError
+from pytest_prefect_flows.exceptions import UnknownDeploymentError, UnusedStubError, UsageError
 from pytest_prefect_flows.prefect_yaml import DeploymentSpec, find_projects
 
 if TYPE_CHECKING:
@@ -195,6 +195,7 @@ class _Stub:
     state: str
     result: Any
     message: str | None
+    required: bool
 
 
 class DeploymentPatch:
@@ -207,16 +208,25 @@ class DeploymentPatch:
         self._restore: list[tuple[Any, str, Any]] = []
 
     def stub(
-        self, name: str, state: str = "Completed", result: Any = None, message: str | None = None
+        self,
+        name: str,
+        state: str = "Completed",
+        result: Any = None,
+        message: str | None = None,
+        *,
+        required: bool = True,
     ) -> None:
-        """Calls of deployment `name` return a flow run in `state` (with `result`) and run nothing."""
+        """Calls of deployment `name` return a flow run in `state` (with `result`) and run nothing.
+
+        A stub that no call used fails the test at teardown (a misspelt name), unless `required=False`.
+        """
         split_name(name)
         if state not in _STATE_NAMES:
             raise UsageError(
                 f"prefect_deployments.stub({name!r}, state={state!r}): state is one of "
                 f"{', '.join(_STATE_NAMES)}."
             )
-        self._stubs[name] = _Stub(state, result, message)
+        self._stubs[name] = _Stub(state, result, message, required)
 
     def called(self, name: str) -> list[DeploymentCall]:
         return [call for call in self.calls if call.name == name]
@@ -232,10 +242,19 @@ class DeploymentPatch:
             self._swap(async_original, self._async_replacement)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: Any, *exc_info: object) -> None:
         for namespace, attribute, original in reversed(self._restore):
             setattr(namespace, attribute, original)
         self._restore.clear()
+        called = {call.name for call in self.calls}
+        unused = [name for name, stub in self._stubs.items() if stub.required and name not in called]
+        if exc_type is None and unused:
+            seen = ", ".join(dict.fromkeys(call.name for call in self.calls)) or "(none)"
+            raise UnusedStubError(
+                f"Stubbed deployment(s) never called: {', '.join(unused)}.\n"
+                f"Deployments called: {seen}\n"
+                "Fix the name (`flow-name/deployment-name`) or pass required=False to stub()."
+            )
 
     def _swap(self, original: Any, replacement: Callable[..., Any]) -> None:
         """Replace every module-level reference to `original` (`from prefect.deployments import ...` too)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_prefect_flows import UsageError, assert_deployable
+from pytest_prefect_flows import UnusedStubError, UsageError, assert_deployable
 from pytest_prefect_flows.deployments.checks import check_spec, parse_known_refs, reference_of
 from pytest_prefect_flows.deployments.running import Catalog, DeploymentPatch, DeploymentRunner, split_name
 from pytest_prefect_flows.prefect_yaml import load_project
@@ -76,6 +76,15 @@ def test_unknown_names_and_states_are_usage_errors(tmp_path: Path):
         patch.stub("etl/nightly", state="Succeeded")
     with pytest.raises(UsageError, match=r"No prefect.yaml deployment 'etl/nightly'.*found: none"):
         Catalog(tmp_path).find("etl/nightly")
+
+
+def test_a_stub_never_called_fails_naming_it(tmp_path: Path):
+    patch = DeploymentPatch(DeploymentRunner(Catalog(tmp_path), RunLog()))
+    patch.stub("etl/nightly")
+    patch.stub("etl/hourly", required=False)
+
+    with pytest.raises(UnusedStubError, match=r"never called: etl/nightly\.\nDeployments called: \(none\)"):
+        patch.__exit__(None, None, None)
 
 
 def test_assert_deployable_takes_a_deployment_object():
