@@ -103,7 +103,7 @@ def repo(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(repo: pytest.Pytester) -> None:
-    result = repo.runpytest_inprocess("--prefect-check-deployments", "-v", "--junitxml=report.xml")
+    result = repo.runpytest_subprocess("--prefect-check-deployments", "-v", "--junitxml=report.xml")
 
     result.assert_outcomes(passed=3, failed=10)
     result.stdout.fnmatch_lines_random(
@@ -145,8 +145,8 @@ def test_exactly_the_broken_deployments_fail_naming_file_deployment_and_field(re
 
 
 def test_deployments_are_selected_with_k_and_the_gate_is_off_by_default(repo: pytest.Pytester) -> None:
-    selected = repo.runpytest_inprocess("--prefect-check-deployments", "-k", "bad-params or good")
+    selected = repo.runpytest_subprocess("--prefect-check-deployments", "-k", "bad-params or good")
     selected.assert_outcomes(passed=1, failed=1)
 
-    default = repo.runpytest_inprocess()
+    default = repo.runpytest_subprocess()
     default.assert_outcomes(passed=1)

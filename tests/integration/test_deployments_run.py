@@ -79,6 +79,6 @@ def test_deployments_run_in_process(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("prefect.yaml").write_text(PREFECT_YAML)
     pytester.makepyfile(test_greet=TESTS)
 
-    result = pytester.runpytest_inprocess("-p", "no:randomly")
+    result = pytester.runpytest_subprocess()
 
     result.assert_outcomes(passed=6)
