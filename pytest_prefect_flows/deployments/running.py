@@ -95,23 +95,26 @@ class DeploymentRunner:
     def __init__(self, catalog: Catalog, run_log: RunLog) -> None:
         self.catalog = catalog
         self.run_log = run_log
-        self._flows: dict[str, Any] = {}
+        self._registered: dict[str, tuple[DeploymentSpec, Any]] = {}
 
     def register(self, name: str, parameters: dict[str, Any] | None = None) -> Any:
-        """Apply the deployment to the backend (idempotent) and return its flow."""
-        if name in self._flows:
-            return self._flows[name]
-        spec, flow = self.catalog.find(name)
-        defaults = _concrete_defaults(spec, parameters or {})
-        deployment = _compat.call_sync(
-            flow.to_deployment,
-            name=spec.name,
-            parameters=defaults,
-            tags=spec.raw.get("tags") if isinstance(spec.raw.get("tags"), list) else None,
-            description=spec.raw.get("description"),
-        )
-        _compat.call_sync(deployment.apply)
-        self._flows[name] = flow
+        """Apply the deployment to the backend (once per test) and return its flow.
+
+        A default that is a `{{ template }}` (filled in by `prefect deploy`) must be in `parameters`.
+        """
+        if name not in self._registered:
+            spec, flow = self.catalog.find(name)
+            deployment = _compat.call_sync(
+                flow.to_deployment,
+                name=spec.name,
+                parameters=_concrete(spec.raw.get("parameters") or {}),
+                tags=spec.raw.get("tags") if isinstance(spec.raw.get("tags"), list) else None,
+                description=spec.raw.get("description"),
+            )
+            _compat.call_sync(deployment.apply)
+            self._registered[name] = (spec, flow)
+        spec, flow = self._registered[name]
+        _require_templated(spec, parameters or {})
         return flow
 
     def run(self, name: str, parameters: dict[str, Any] | None = None) -> FlowRunRecord:
@@ -149,18 +152,21 @@ def _sync_client() -> Any:
     return get_client(sync_client=True)
 
 
-def _concrete_defaults(spec: DeploymentSpec, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The deployment's default parameters; a `{{ template }}` default must be overridden in the test."""
+def _concrete(defaults: dict[str, Any]) -> dict[str, Any]:
+    """Default parameters without the `{{ template }}` ones (`prefect deploy` would fill those in)."""
     from prefect.utilities.templating import find_placeholders
 
+    return {key: value for key, value in defaults.items() if not find_placeholders(value)}
+
+
+def _require_templated(spec: DeploymentSpec, overrides: dict[str, Any]) -> None:
     defaults = spec.raw.get("parameters") or {}
-    templated = [key for key, value in defaults.items() if find_placeholders(value) and key not in overrides]
-    if templated:
+    missing = [key for key in defaults if key not in _concrete(defaults) and key not in overrides]
+    if missing:
         raise UsageError(
-            f"{spec.label}: parameter(s) {', '.join(templated)} default to a `{{{{ ... }}}}` template that "
+            f"{spec.label}: parameter(s) {', '.join(missing)} default to a `{{{{ ... }}}}` template that "
             "`prefect deploy` fills in; pass them in parameters={...}."
         )
-    return {key: value for key, value in defaults.items() if not find_placeholders(value)}
 
 
 class RunDeployment:

@@ -29,13 +29,17 @@ deployments:
     entrypoint: flows/greet.py:greet
     parameters: {name: world, punctuation: "?"}
     work_pool: {name: local}
+  - name: greet-templated
+    entrypoint: flows/greet.py:greet
+    parameters: {name: "{{ prefect.variables.who }}"}
+    work_pool: {name: local}
 """
 
 TESTS = """
 import pytest
 from flows.greet import fan_out, fan_out_async, greet
 from pytest_prefect_flows import (
-    DeploymentCheckError, UnknownDeploymentError, assert_completed, assert_deployable, assert_failed,
+    DeploymentCheckError, UnknownDeploymentError, UsageError, assert_completed, assert_deployable,
 )
 
 def test_run_deployment_merges_the_deployment_defaults(run_deployment):
@@ -43,6 +47,11 @@ def test_run_deployment_merges_the_deployment_defaults(run_deployment):
     assert_completed(run)
     assert run.result() == "hello Ada?"
     assert run.parameters == {"name": "Ada", "punctuation": "?"}
+
+def test_a_templated_default_is_passed_by_the_test(run_deployment):
+    with pytest.raises(UsageError, match=r"greet-templated: parameter.s. name default to a `{{ ... }}`"):
+        run_deployment("greet/greet-templated")
+    assert run_deployment("greet/greet-templated", parameters={"name": "Bo"}).result() == "hello Bo!"
 
 def test_unknown_deployment_names_the_ones_that_exist(run_deployment):
     with pytest.raises(UnknownDeploymentError, match="greet/greet-daily"):
@@ -81,4 +90,4 @@ def test_deployments_run_in_process(pytester: pytest.Pytester) -> None:
 
     result = pytester.runpytest_subprocess()
 
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
