@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -24,10 +24,7 @@ from pytest_prefect_flows.prefect_yaml import (
     load_project,
 )
 
-if TYPE_CHECKING:
-    from pytest_prefect_flows.deployments.checks import CheckResult
-
-results_key: pytest.StashKey[list[CheckResult]] = pytest.StashKey()
+NOTE = "deployment"  # the user property (also in JUnit XML) holding a fire-times or references line
 
 
 class DeploymentGate:
@@ -38,7 +35,6 @@ class DeploymentGate:
             _known_refs(_options.get(config, "prefect_known_refs"))
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
-        config.stash[results_key] = []
         _add_files_outside_testpaths(config)
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -47,14 +43,21 @@ class DeploymentGate:
         return None
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        results = [result for result in config.stash[results_key] if result.notes()]
-        if config.get_verbosity() < 1 or not results:
+        """Under `-v`: each deployment's notes, read from the reports (so xdist workers' count too)."""
+        notes = {
+            report.nodeid: [value for key, value in report.user_properties if key == NOTE]
+            for outcome in ("passed", "failed")
+            for report in terminalreporter.stats.get(outcome, [])
+            if report.when == "call"
+        }
+        notes = {nodeid: lines for nodeid, lines in notes.items() if lines}
+        if config.get_verbosity() < 1 or not notes:
             return
         terminalreporter.section("prefect deployments")
-        for result in results:
-            terminalreporter.write_line(result.label)
-            for note in result.notes():
-                terminalreporter.write_line(f"    {note}")
+        for nodeid, lines in notes.items():
+            terminalreporter.write_line(nodeid)
+            for line in lines:
+                terminalreporter.write_line(f"    {line}")
 
 
 def _known_refs(lines: list[str]) -> frozenset[str] | None:
@@ -115,8 +118,7 @@ class DeploymentItem(pytest.Item):
         ]
         result = check_spec(self.spec, self.project, _known_refs(lines), self.duplicate)
         result.label = self.nodeid
-        self.config.stash[results_key].append(result)
-        self.user_properties.extend(("deployment", note) for note in result.notes())
+        self.user_properties.extend((NOTE, note) for note in result.notes())
         result.raise_for_problems()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
