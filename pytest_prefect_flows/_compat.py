@@ -35,14 +35,32 @@ def settings_without_flow_heartbeat() -> Settings:
     return Settings().copy_with_update(updates={heartbeat: None})
 
 
+def _prefect_deploy_module(name: str) -> Any:
+    """`prefect.cli.deploy.<name>`, the code behind `prefect deploy` (Prefect 3.4 to 3.9).
+
+    Importing it imports Prefect's CLI; when that fails, `prefect deploy` fails the same way, so the
+    error says what is missing instead of showing Prefect's traceback.
+    """
+    import importlib
+
+    from pytest_prefect_flows.exceptions import UsageError
+
+    try:
+        return importlib.import_module(f"prefect.cli.deploy.{name}")
+    except ImportError as exc:
+        raise UsageError(
+            f"Prefect's `prefect deploy` code does not import here ({type(exc).__name__}: {exc}); "
+            "`prefect deploy` would fail the same way. Install what is missing."
+        ) from None
+
+
 def deployment_config_fields() -> frozenset[str]:
     """The keys a `prefect.yaml` deployment entry may hold, from Prefect's own model.
 
-    Prefect 3.4.x (from 3.4.0's `prefect.cli.deploy` package) to 3.9: `DeploymentConfig` in
-    `prefect.cli.deploy._models`. Goes when Prefect makes the model public.
+    Prefect 3.4 (checked on 3.4.25) to 3.9: `DeploymentConfig` in `prefect.cli.deploy._models`.
+    Goes when Prefect makes the model public.
     """
-    from prefect.cli.deploy._models import DeploymentConfig
-
+    DeploymentConfig = _prefect_deploy_module("_models").DeploymentConfig
     names = set(DeploymentConfig.model_fields)
     names.update(f.alias for f in DeploymentConfig.model_fields.values() if f.alias)
     return frozenset(names)
@@ -53,8 +71,9 @@ def validate_deployment_config(raw: dict[str, Any]) -> list[tuple[tuple[Any, ...
 
     Prefect 3.4 to 3.9: the model lives in the private `prefect.cli.deploy._models`.
     """
-    from prefect.cli.deploy._models import DeploymentConfig
     from pydantic import ValidationError
+
+    DeploymentConfig = _prefect_deploy_module("_models").DeploymentConfig
 
     try:
         DeploymentConfig.model_validate(raw)
@@ -69,9 +88,8 @@ def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
 
     Prefect 3.4 to 3.9: `_schedule_config_to_deployment_schedule` in `prefect.cli.deploy._schedules`.
     """
-    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
-
-    return _schedule_config_to_deployment_schedule(dict(config))["schedule"]
+    build = _prefect_deploy_module("_schedules")._schedule_config_to_deployment_schedule
+    return build(dict(config))["schedule"]
 
 
 def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:

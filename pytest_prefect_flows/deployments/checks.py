@@ -305,6 +305,8 @@ def _check_schedules(entries: list[tuple[str, Any]], result: CheckResult) -> Non
             continue  # filled in by `prefect deploy`; nothing to parse yet
         try:
             schedule = _compat.deployment_schedule_from_yaml(config)
+        except UsageError:
+            raise  # Prefect's deploy code itself is broken here, not this schedule
         except Exception as exc:
             result.add(where, f"not a valid schedule ({_schedule_error(exc)}); {_SCHEDULE_HINT}.")
             continue
