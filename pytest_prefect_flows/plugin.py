@@ -17,7 +17,12 @@ from pytest_prefect_flows import _options
 if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
-    from pytest_prefect_flows.deployments.running import DeploymentPatch, DeploymentRunner, RunDeployment
+    from pytest_prefect_flows.deployments.running import (
+        Catalog,
+        DeploymentPatch,
+        DeploymentRunner,
+        RunDeployment,
+    )
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.recording import RunLog
@@ -29,6 +34,7 @@ backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
 deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
+catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -226,8 +232,10 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
 
     from pytest_prefect_flows.deployments.running import Catalog, DeploymentRunner
 
+    if catalog_key not in request.config.stash:  # the prefect.yaml files, read once per session
+        request.config.stash[catalog_key] = Catalog(request.config.rootpath)
     if deployment_runner_key not in request.node.stash:
-        catalog = Catalog(request.config.rootpath)
+        catalog = request.config.stash[catalog_key]
         request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))
     runner: DeploymentRunner = request.node.stash[deployment_runner_key]
     return runner
