@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from example_flows.etl import read_orders
 from example_flows.orchestrator import ETL, REPORT, nightly_orchestrator
-from pytest_prefect_flows import assert_completed, assert_failed
+from pytest_prefect_flows import assert_completed, assert_failed, assert_task_failed
 
 
 def test_runs_the_etl_deployment_then_the_report_on_what_it_loaded(
@@ -40,3 +40,16 @@ def test_the_etl_deployment_runs_with_its_defaults_merged(run_deployment, data_d
     assert run.flow_name == "etl-pipeline"
     assert run.parameters["sources"] == ["shop", "marketplace", "partners"]
     assert run.result() == {"extracted": 7, "skipped": 3, "loaded": 4}
+
+
+def test_a_failing_etl_task_fails_the_etl_deployment_and_stops_the_report(
+    run_flow, prefect_deployments, prefect_runs, fail_task, data_dir, db_path
+):
+    fail_task("load_records", times=None, exc=ConnectionError("warehouse down"))
+
+    run = run_flow(nightly_orchestrator, data_dir, db_path)
+
+    assert_failed(run, RuntimeError, match=f"{ETL} ended Failed")
+    [etl_run] = prefect_runs.find("etl-pipeline")
+    assert_task_failed(etl_run, "load_records", ConnectionError, match="warehouse down")
+    assert [call.name for call in prefect_deployments.calls] == [ETL]
