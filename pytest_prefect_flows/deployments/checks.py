@@ -167,8 +167,10 @@ def _python_entrypoint(deployment: Any) -> str | None:
     entrypoint = getattr(deployment, "entrypoint", None)
     if entrypoint and ":" not in entrypoint and "." in entrypoint:  # a module path entrypoint
         module, _, function = entrypoint.rpartition(".")
-        spec = importlib.util.find_spec(module)
-        origin = getattr(spec, "origin", None)
+        try:
+            origin = getattr(importlib.util.find_spec(module), "origin", None)
+        except ImportError:
+            origin = None  # reported by the entrypoint check, which imports it
         if origin:
             return f"{origin}:{function}"
     return entrypoint
