@@ -26,7 +26,8 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 PREFECT = {
     # 3.4 and 3.5 post JSON without a content type, which FastAPI 0.132+ rejects (strict content
     # types): their own server refuses their own client.
-    "3.4": ("3.4.25", ("fastapi<0.132",)),
+    # 3.4's workers import importlib_metadata, which it declares only for Python < 3.10.
+    "3.4": ("3.4.25", ("fastapi<0.132", "importlib_metadata")),
     "3.5": ("3.5.0", ("fastapi<0.132",)),
     "3.6": ("3.6.29", ()),
     "3.7": ("3.7.8", ()),
