@@ -33,16 +33,26 @@ class FlowCoveragePlugin:
         self.discovery: Discovery | None = None
         self.problems: list[Problem] | None = None
         self.gates: list[GateResult] = []
+        self.gates_skipped: str | None = None
         self.report: dict[str, Any] | None = None
         self.written: list[str] = []
         self._outcome: dict[str, str] = {}
         self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
         self._watch: FunctionWatch | None = None
+        self._check_alone = self._is_import_check_alone()
+        if self._check_alone and getattr(config.option, "dist", "no") != "no":
+            config.option.dist = "no"  # no tests to run, so no xdist workers (its configure runs last)
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
                 _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
             )
+
+    def _is_import_check_alone(self) -> bool:
+        """`--prefect-check-imports` with no path or node id on the command line is the check alone."""
+        from pytest_prefect_flows.coverage.selection import has_path_arguments
+
+        return bool(self.config.getoption("prefect_check_imports")) and not has_path_arguments(self.config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -94,6 +104,15 @@ class FlowCoveragePlugin:
                 'set it in [tool.pytest.ini_options] (e.g. prefect_flow_paths = ["my_flows"]) or pass '
                 "--prefect-flow-paths=my_flows."
             )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        """The import check alone collects nothing (not even `testpaths`)."""
+        if not self._check_alone:
+            return None
+        session.items = []
+        session.testscollected = 0
+        return True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
@@ -150,7 +169,9 @@ class FlowCoveragePlugin:
             return
         self._tests_ran = session.testscollected > 0 and not self.config.option.collectonly
         if self._tests_ran:
-            self.gates = self._run_gates()
+            gates = self._run_gates()
+            self.gates_skipped = self._why_skip_gates(session, gates)
+            self.gates = [] if self.gates_skipped else gates
         from pytest_prefect_flows.coverage.report import build_report
 
         self.report = build_report(
@@ -185,6 +206,18 @@ class FlowCoveragePlugin:
             )
             results.append(gates.require_retry_tested(tasks, usage))
         return results
+
+    def _why_skip_gates(self, session: pytest.Session, gates: list[GateResult]) -> str | None:
+        """Under `prefect_gates = whole-suite`, the note saying why a selection skips the gates."""
+        if not gates or _options.get(self.config, "prefect_gates") == "always":
+            return None
+        from pytest_prefect_flows.coverage.selection import selection_reason
+
+        reason = selection_reason(self.config, session)
+        if reason is None:
+            return None
+        names = ", ".join(gate.option for gate in gates)
+        return f"prefect gates skipped ({names}): {reason}; --prefect-gates=always applies them anyway"
 
     def _count_direct(self) -> bool:
         return bool(_options.get(self.config, "prefect_cov_count_direct"))
@@ -231,6 +264,8 @@ class FlowCoveragePlugin:
             terminalreporter.write_sep("-", "prefect flow coverage gates")
             for gate in self.report["gates"]:
                 write(gate_line(gate))
+        if self.gates_skipped:
+            write(self.gates_skipped, yellow=True)
         self._write_import_check(terminalreporter)
         for line in self.written:
             write(line)
