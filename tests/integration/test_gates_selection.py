@@ -55,12 +55,17 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     [
         (["-k", "one"], "-k selects part of the suite"),
         (["-m", "smoke"], "-m selects part of the suite"),
-        (["tests/test_tests.py::test_one"], "node ids select part of the suite (tests/test_tests.py::test_one)"),
+        (
+            ["tests/test_tests.py::test_one"],
+            "node ids select part of the suite (tests/test_tests.py::test_one)",
+        ),
         (["tests"], "the paths given leave out more_tests"),
         (["--deselect", "tests/test_tests.py::test_two"], "--deselect selects part of the suite"),
     ],
 )
-def test_a_selection_skips_the_gates_in_one_line(suite: pytest.Pytester, args: list[str], reason: str) -> None:
+def test_a_selection_skips_the_gates_in_one_line(
+    suite: pytest.Pytester, args: list[str], reason: str
+) -> None:
     result = suite.runpytest_inprocess(*args)
     result.stdout.fnmatch_lines(
         [f"prefect gates skipped ({GATES}): {reason}; --prefect-gates=always applies them anyway"]
@@ -93,7 +98,11 @@ def test_prefect_gates_in_the_ini_file_and_a_wrong_value(suite: pytest.Pytester)
 
 
 def test_last_failed_rerun_skips_the_gates(suite: pytest.Pytester) -> None:
-    suite.path.joinpath("tests", "test_tests.py").write_text(TESTS + "\ndef test_broken():\n    assert False\n")
+    suite.path.joinpath("tests", "test_tests.py").write_text(
+        TESTS + "\ndef test_broken():\n    assert False\n"
+    )
     assert suite.runpytest_inprocess("-p", "cacheprovider").ret == pytest.ExitCode.TESTS_FAILED
     result = suite.runpytest_inprocess("-p", "cacheprovider", "--lf")
-    result.stdout.fnmatch_lines(["prefect gates skipped (*): --lf reruns only the tests that failed last time; *"])
+    result.stdout.fnmatch_lines(
+        ["prefect gates skipped (*): --lf reruns only the tests that failed last time; *"]
+    )
