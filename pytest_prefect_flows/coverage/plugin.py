@@ -19,6 +19,7 @@ from pytest_prefect_flows import _options
 from pytest_prefect_flows.coverage.collector import Collector
 from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Discovery, discover
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
+from pytest_prefect_flows.coverage.selection import import_check_alone
 
 if TYPE_CHECKING:
     from pytest_prefect_flows.coverage.direct import FunctionWatch
@@ -40,19 +41,13 @@ class FlowCoveragePlugin:
         self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
         self._watch: FunctionWatch | None = None
-        self._check_alone = self._is_import_check_alone()
+        self._check_alone = import_check_alone(config)
         if self._check_alone and getattr(config.option, "dist", "no") != "no":
             config.option.dist = "no"  # no tests to run, so no xdist workers (its configure runs last)
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
                 _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
             )
-
-    def _is_import_check_alone(self) -> bool:
-        """`--prefect-check-imports` with no path or node id on the command line is the check alone."""
-        from pytest_prefect_flows.coverage.selection import has_path_arguments
-
-        return bool(self.config.getoption("prefect_check_imports")) and not has_path_arguments(self.config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

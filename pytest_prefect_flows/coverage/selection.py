@@ -36,9 +36,13 @@ def command_line(config: pytest.Config) -> argparse.Namespace:
     return parser.parse_known_args(list(config.invocation_params.args))
 
 
-def has_path_arguments(config: pytest.Config) -> bool:
-    """Whether the command line names files, directories or node ids to collect."""
-    return bool(getattr(command_line(config), "file_or_dir", None))
+def import_check_alone(config: pytest.Config) -> bool:
+    """`--prefect-check-imports` on the command line with no path or node id: the check, no tests.
+
+    From `addopts` the flag adds the check to every session instead.
+    """
+    given = command_line(config)
+    return bool(getattr(given, "prefect_check_imports", False)) and not getattr(given, "file_or_dir", None)
 
 
 def selection_reason(config: pytest.Config, session: pytest.Session) -> str | None:

@@ -89,6 +89,11 @@ def test_import_check_alone_collects_no_test_even_with_testpaths(project: pytest
     result = project.runpytest_inprocess("--prefect-check-imports", "tests")  # the check, then the tests
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*- prefect import check passed -*"])
+    with project.path.joinpath("pyproject.toml").open("a") as pyproject:
+        pyproject.write('\naddopts = "--prefect-check-imports"\n')  # from addopts: on every session
+    result = project.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- prefect import check passed -*"])
 
 
 def test_task_never_run_fails_cov_fail_under_naming_it(project: pytest.Pytester) -> None:
