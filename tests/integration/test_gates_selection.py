@@ -106,3 +106,12 @@ def test_last_failed_rerun_skips_the_gates(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["prefect gates skipped (*): --lf reruns only the tests that failed last time; *"]
     )
+
+
+def test_running_from_a_subdirectory_skips_the_gates(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(suite.path / "tests")
+    result = suite.runpytest_inprocess()
+    result.stdout.fnmatch_lines(["prefect gates skipped (*): running from tests leaves out more_tests;*"])
+    assert result.ret == pytest.ExitCode.OK
