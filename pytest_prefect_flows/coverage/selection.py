@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -77,14 +79,11 @@ def _narrower_paths(config: pytest.Config, arguments: list[str]) -> str | None:
     if config.option.pyargs:
         missing = sorted(set(config.getini("testpaths")) - set(arguments))
         return f"the arguments leave out {', '.join(missing)}" if missing else None
-    given = [(invocation_dir / argument).resolve() for argument in arguments if "::" not in argument]
     node_ids = [argument for argument in arguments if "::" in argument]
-    left_out = [root for root in _suite_roots(config) if not any(_contains(path, root) for path in given)]
-    if not left_out:
-        return None
     if node_ids:
         return f"node ids select part of the suite ({node_ids[0]}{', ...' if len(node_ids) > 1 else ''})"
-    return f"{where} {', '.join(_relative(root, rootpath) for root in left_out)}"
+    left_out = _first_test_file_left_out(config, [(invocation_dir / path).resolve() for path in arguments])
+    return None if left_out is None else f"{where} test files such as {_relative(left_out, rootpath)}"
 
 
 def _suite_roots(config: pytest.Config) -> list[Path]:
@@ -98,8 +97,37 @@ def _suite_roots(config: pytest.Config) -> list[Path]:
     return roots or [rootpath.resolve()]
 
 
+def _first_test_file_left_out(config: pytest.Config, given: list[Path]) -> Path | None:
+    """A file of the suite (`python_files`, outside `norecursedirs`) under none of the paths given.
+
+    Paths are compared with files, not folders: `pytest tests` runs the whole suite of a rootdir
+    whose only tests live in `tests/`, with or without `testpaths`.
+    """
+    patterns, skipped_dirs = config.getini("python_files"), config.getini("norecursedirs")
+
+    def covered(path: Path) -> bool:
+        return any(_contains(path, argument) for argument in given)
+
+    for root in _suite_roots(config):
+        if root.is_file():
+            if not covered(root):
+                return root
+            continue
+        for folder, dirnames, filenames in os.walk(root):
+            here = Path(folder)
+            if covered(here):
+                dirnames[:] = []
+                continue
+            dirnames[:] = sorted(d for d in dirnames if not any(fnmatch(d, p) for p in skipped_dirs))
+            for name in sorted(filenames):
+                if any(fnmatch(name, p) for p in patterns) and not covered(here / name):
+                    return here / name
+    return None
+
+
 def _contains(path: Path, root: Path) -> bool:
-    return root == path or path in root.parents
+    """Whether `path` is `root` or lies under it."""
+    return root == path or root in path.parents
 
 
 def _relative(path: Path, rootpath: Path) -> str:
