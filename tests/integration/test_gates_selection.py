@@ -98,15 +98,28 @@ def test_prefect_gates_in_the_ini_file_and_a_wrong_value(suite: pytest.Pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_last_failed_rerun_skips_the_gates(suite: pytest.Pytester) -> None:
+def test_last_failed_rerun_and_a_stopped_session_skip_the_gates(suite: pytest.Pytester) -> None:
     suite.path.joinpath("tests", "test_tests.py").write_text(
         TESTS + "\ndef test_broken():\n    assert False\n"
     )
-    assert suite.runpytest_inprocess("-p", "cacheprovider").ret == pytest.ExitCode.TESTS_FAILED
+    full = suite.runpytest_inprocess("-p", "cacheprovider")
+    full.stdout.fnmatch_lines([FAILED_GATE])
     result = suite.runpytest_inprocess("-p", "cacheprovider", "--lf")
     result.stdout.fnmatch_lines(
         ["prefect gates skipped (*): --lf reruns only the tests that failed last time; *"]
     )
+    result = suite.runpytest_inprocess("-x")
+    result.stdout.fnmatch_lines(
+        ["prefect gates skipped (*): the session stopped early (stopping after 1 failures); *"]
+    )
+
+
+def test_a_marker_expression_in_addopts_is_part_of_the_suite(suite: pytest.Pytester) -> None:
+    with suite.path.joinpath("pyproject.toml").open("a") as pyproject:
+        pyproject.write("\naddopts = \"-m 'not smoke'\"\n")
+    result = suite.runpytest_inprocess()
+    result.assert_outcomes(passed=2, deselected=2)
+    result.stdout.fnmatch_lines([FAILED_GATE])
 
 
 def test_running_from_a_subdirectory_skips_the_gates(
