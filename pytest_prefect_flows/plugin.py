@@ -42,9 +42,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     """
     from pytest_prefect_flows._native_harness_hooks import HarnessReuseHooks
     from pytest_prefect_flows.coverage.selection import parser_key
+    from pytest_prefect_flows.native_harness import HarnessReuse
 
     early_config.stash[parser_key] = parser
-    from pytest_prefect_flows.native_harness import HarnessReuse
 
     reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
     early_config.stash[harness_reuse_key] = reuse
