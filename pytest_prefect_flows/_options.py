@@ -60,6 +60,18 @@ def _report(value: str) -> str:
     )
 
 
+GATE_MODES = ("whole-suite", "always")
+
+
+def _gates(value: str) -> str:
+    if value in GATE_MODES:
+        return value
+    raise pytest.UsageError(
+        f"--prefect-gates={value!r} is not a mode; use `whole-suite` (skip the gates when the "
+        "command line selects part of the suite) or `always`."
+    )
+
+
 def _seconds(value: str) -> float:
     try:
         number = float(value)
@@ -102,6 +114,13 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         _report,
         "flow coverage report: term (fits a screen) | term-full (every flow and task) | json:<path> | "
         "html:<path> (repeatable)",
+    ),
+    "prefect_gates": (
+        "string",
+        "whole-suite",
+        _gates,
+        "when the coverage gates apply: whole-suite (skipped, with a one-line note, when -k, -m, "
+        "--lf, node ids or paths select part of the suite) | always",
     ),
     "prefect_cov_count_direct": (
         "bool",

@@ -43,10 +43,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Before conftests import it: Prefect's `prefect_test_harness()` reuses the isolated backend."""
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    """Before conftests import it: Prefect's `prefect_test_harness()` reuses the isolated backend.
+
+    The parser is kept to tell the command line's own options from `addopts` (see coverage.selection).
+    """
     from pytest_prefect_flows._native_harness_hooks import HarnessReuseHooks
+    from pytest_prefect_flows.coverage.selection import parser_key
     from pytest_prefect_flows.native_harness import HarnessReuse
+
+    early_config.stash[parser_key] = parser
 
     reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
     early_config.stash[harness_reuse_key] = reuse

@@ -19,6 +19,7 @@ from pytest_prefect_flows import _options
 from pytest_prefect_flows.coverage.collector import Collector
 from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Discovery, discover
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
+from pytest_prefect_flows.coverage.selection import import_check_alone
 
 if TYPE_CHECKING:
     from pytest_prefect_flows.coverage.direct import FunctionWatch
@@ -33,12 +34,16 @@ class FlowCoveragePlugin:
         self.discovery: Discovery | None = None
         self.problems: list[Problem] | None = None
         self.gates: list[GateResult] = []
+        self.gates_skipped: str | None = None
         self.report: dict[str, Any] | None = None
         self.written: list[str] = []
         self._outcome: dict[str, str] = {}
         self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
         self._watch: FunctionWatch | None = None
+        self._check_alone = import_check_alone(config)
+        if self._check_alone and getattr(config.option, "dist", "no") != "no":
+            config.option.dist = "no"  # no tests to run, so no xdist workers (its configure runs last)
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
                 _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
@@ -95,6 +100,15 @@ class FlowCoveragePlugin:
                 "--prefect-flow-paths=my_flows."
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        """The import check alone collects nothing (not even `testpaths`)."""
+        if not self._check_alone:
+            return None
+        session.items = []
+        session.testscollected = 0
+        return True
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
         from pytest_prefect_flows.plugin import run_log_key
@@ -150,7 +164,9 @@ class FlowCoveragePlugin:
             return
         self._tests_ran = session.testscollected > 0 and not self.config.option.collectonly
         if self._tests_ran:
-            self.gates = self._run_gates()
+            gates = self._run_gates()
+            self.gates_skipped = self._why_skip_gates(session, gates)
+            self.gates = [] if self.gates_skipped else gates
         from pytest_prefect_flows.coverage.report import build_report
 
         self.report = build_report(
@@ -185,6 +201,18 @@ class FlowCoveragePlugin:
             )
             results.append(gates.require_retry_tested(tasks, usage))
         return results
+
+    def _why_skip_gates(self, session: pytest.Session, gates: list[GateResult]) -> str | None:
+        """Under `prefect_gates = whole-suite`, the note saying why a selection skips the gates."""
+        if not gates or _options.get(self.config, "prefect_gates") == "always":
+            return None
+        from pytest_prefect_flows.coverage.selection import selection_reason
+
+        reason = selection_reason(self.config, session)
+        if reason is None:
+            return None
+        names = ", ".join(gate.option for gate in gates)
+        return f"prefect gates skipped ({names}): {reason}; --prefect-gates=always applies them anyway"
 
     def _count_direct(self) -> bool:
         return bool(_options.get(self.config, "prefect_cov_count_direct"))
@@ -231,6 +259,8 @@ class FlowCoveragePlugin:
             terminalreporter.write_sep("-", "prefect flow coverage gates")
             for gate in self.report["gates"]:
                 write(gate_line(gate))
+        if self.gates_skipped:
+            write(self.gates_skipped, yellow=True)
         self._write_import_check(terminalreporter)
         for line in self.written:
             write(line)

@@ -71,15 +71,29 @@ def test_syntax_error_fails_the_import_check_naming_the_module(project: pytest.P
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_import_check_alone_passes_with_exit_status_0(project: pytest.Pytester) -> None:
-    result = project.runpytest_subprocess("--prefect-check-imports")
+def test_import_check_alone_collects_no_test_even_with_testpaths(project: pytest.Pytester) -> None:
+    project.makepyprojecttoml(
+        '[tool.pytest.ini_options]\nprefect_flow_paths = ["flows"]\ntestpaths = ["tests"]\n'
+    )
+    project.mkdir("tests").joinpath("test_broken.py").write_text("def test_broken():\n    assert False\n")
+    result = project.runpytest_inprocess("--prefect-check-imports")
     result.stdout.fnmatch_lines(
         [
             "*- prefect import check passed -*",
             "2 modules imported, 1 flows built their parameter schema and a deployment",
         ]
     )
-    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*test_broken*")
+    assert result.ret == pytest.ExitCode.OK  # the failing test was not run
+    assert project.runpytest_inprocess("-p", "xdist", "-n", "2", "--prefect-check-imports").ret == 0
+    result = project.runpytest_inprocess("--prefect-check-imports", "tests")  # the check, then the tests
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- prefect import check passed -*"])
+    with project.path.joinpath("pyproject.toml").open("a") as pyproject:
+        pyproject.write('\naddopts = "--prefect-check-imports"\n')  # from addopts: on every session
+    result = project.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- prefect import check passed -*"])
 
 
 def test_task_never_run_fails_cov_fail_under_naming_it(project: pytest.Pytester) -> None:

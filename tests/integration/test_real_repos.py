@@ -103,7 +103,7 @@ def test_one_flow_py_per_deployment_folder_all_discovered_and_gated(pytester: py
                 """,
         },
     )
-    result = pytester.runpytest_subprocess("--prefect-cov-fail-under=100", "--prefect-check-imports")
+    result = pytester.runpytest_subprocess("--prefect-cov-fail-under=100", "--prefect-check-imports", "tests")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
