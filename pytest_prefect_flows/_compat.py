@@ -7,6 +7,8 @@ this file alone (checked by `nox -s "tests(prefect='3.X')"`, see docs/supported-
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,3 +35,36 @@ def settings_without_flow_heartbeat() -> Settings:
     if heartbeat is None:
         return Settings()
     return Settings().copy_with_update(updates={heartbeat: None})
+
+
+class _EventsTopicTap:
+    """Stands in the memory broker's `events` topic as one more subscription, passing each message on."""
+
+    def __init__(self, on_message: Callable[[bytes | str], None]) -> None:
+        self._on_message = on_message
+
+    async def deliver(self, message: Any) -> None:
+        self._on_message(message.data)
+
+
+def tap_server_events(on_message: Callable[[bytes | str], None]) -> Callable[[], None]:
+    """Pass every event that the in-process API server publishes to `on_message` (JSON); returns the undo.
+
+    Prefect 3.4 to 3.9: the server's orchestration emits flow-run state events through
+    `PrefectServerEventsClient` onto the messaging broker's `events` topic, and the default broker
+    (`prefect.server.utilities.messaging.memory`) delivers each message to every subscription of the
+    topic in the server's own thread. `Topic.subscribe()` would build a queue that nothing reads, so
+    the tap joins the subscriptions list itself. Goes when the memory broker offers a callback.
+    """
+    from prefect.server.utilities.messaging.memory import Topic
+
+    topic = Topic.by_name("events")
+    tap = _EventsTopicTap(on_message)
+    topic._subscriptions.append(tap)  # type: ignore[arg-type]
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError):
+            topic._subscriptions.remove(tap)  # type: ignore[arg-type]
+
+    return undo
+
