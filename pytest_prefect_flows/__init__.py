@@ -25,6 +25,12 @@ if TYPE_CHECKING:
         assert_task_retried,
         assert_task_states,
     )
+    from pytest_prefect_flows.automations import (
+        DeploymentAutomation,
+        Firing,
+        automation_fires,
+        deployment_triggers,
+    )
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
@@ -43,6 +49,13 @@ if TYPE_CHECKING:
         UnusedFaultWarning,
         UnusedRouteError,
         UsageError,
+    )
+    from pytest_prefect_flows.events import (
+        EventLog,
+        EventRecorder,
+        assert_event_emitted,
+        assert_no_event,
+        record_events,
     )
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
@@ -77,6 +90,15 @@ _EXPORTS: dict[str, str] = {
     "Discovery": "coverage.discovery",
     "discover": "coverage.discovery",
     "check_imports": "coverage.gates",
+    "DeploymentAutomation": "automations",
+    "Firing": "automations",
+    "automation_fires": "automations",
+    "deployment_triggers": "automations",
+    "EventLog": "events",
+    "EventRecorder": "events",
+    "assert_event_emitted": "events",
+    "assert_no_event": "events",
+    "record_events": "events",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",

@@ -67,4 +67,3 @@ def tap_server_events(on_message: Callable[[bytes | str], None]) -> Callable[[],
             topic._subscriptions.remove(tap)  # type: ignore[arg-type]
 
     return undo
-

@@ -2,9 +2,9 @@
 
 Works without pytest::
 
-    with record_events() as events:
+    with record_events() as recorder:
         my_flow()
-    assert_event_emitted(events, "prefect.flow-run.Completed")
+    assert_event_emitted(recorder.log, "prefect.flow-run.Completed")
 
 Where each event comes from, and how it is caught in this process, with no websocket:
 
@@ -120,11 +120,16 @@ class EventRecorder:
         """The server's flow-run events for runs tagged with this session (as far as it has stored them)."""
         from prefect import get_client
         from prefect.events import ReceivedEvent
-        from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventRelatedFilter
+        from prefect.events.filters import (
+            EventFilter,
+            EventNameFilter,
+            EventOccurredFilter,
+            EventRelatedFilter,
+        )
 
         assert self._started is not None
         event_filter = EventFilter(
-            occurred=EventOccurredFilter(since=self._started - dt.timedelta(seconds=1)),
+            occurred=EventOccurredFilter(since=self._started - dt.timedelta(seconds=1)),  # type: ignore[arg-type]
             event=EventNameFilter(prefix=["prefect.flow-run."]),
             related=EventRelatedFilter(resources_in_roles=[(f"prefect.tag.{self._session_tag}", "tag")]),
         )
@@ -135,9 +140,13 @@ class EventRecorder:
         return [ReceivedEvent.model_validate(item) for item in response.json().get("events", [])]
 
 
-def record_events(*, session_tag: str | None = None) -> EventRecorder:
-    """`with record_events() as recorder:` ... `recorder.log` (an `EventLog`)."""
-    return EventRecorder(session_tag=session_tag)
+def record_events(backend: Any = None) -> EventRecorder:
+    """`with record_events() as recorder:` ... `recorder.log` (an `EventLog`).
+
+    `backend`: the session's backend; a `server:` one has its flow-run events read from the server.
+    """
+    remote = backend is not None and backend.kind != "ephemeral"
+    return EventRecorder(session_tag=backend.session_tag if remote else None)
 
 
 class EventLog:
@@ -162,12 +171,16 @@ class EventLog:
     def named(self, pattern: str) -> EventLog:
         """Events whose name matches the glob `pattern` (`prefect.flow-run.*`, `my.event`)."""
         _require_text("named", "pattern", pattern)
-        return EventLog([e for e in self.events if fnmatch.fnmatchcase(e.event, pattern)], f"named {pattern!r}")
+        return EventLog(
+            [e for e in self.events if fnmatch.fnmatchcase(e.event, pattern)], f"named {pattern!r}"
+        )
 
     def about(self, resource: Mapping[str, str]) -> EventLog:
         """Events whose primary resource has these labels (values may be globs)."""
         _require_labels("about", resource)
-        return EventLog([e for e in self.events if _resource_mismatch(e, resource) is None], f"about {resource}")
+        return EventLog(
+            [e for e in self.events if _resource_mismatch(e, resource) is None], f"about {resource}"
+        )
 
     def for_run(self, run: Any) -> EventLog:
         """Events about one flow run (record, id or state) or task run (record), or related to it.
@@ -325,7 +338,9 @@ def _run_resource_id(run: Any) -> str:
 
 def _require_text(helper: str, argument: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise UsageError(f"{helper}() takes the event {argument} as text such as 'prefect.flow-run.*', got {value!r}.")
+        raise UsageError(
+            f"{helper}() takes the event {argument} as text such as 'prefect.flow-run.*', got {value!r}."
+        )
 
 
 def _require_labels(helper: str, labels: Any) -> None:
@@ -352,7 +367,9 @@ def _near_misses(misses: list[tuple[Event, str]]) -> list[str]:
     if not misses:
         return []
     lines = ["events with that name that did not match:"]
-    lines += [f"  {event.event} ({_resource_text(event)}): {reason}" for event, reason in misses[:SHOWN_EVENTS]]
+    lines += [
+        f"  {event.event} ({_resource_text(event)}): {reason}" for event, reason in misses[:SHOWN_EVENTS]
+    ]
     return lines
 
 
@@ -360,7 +377,8 @@ def _recorded_section(recorded: list[Event]) -> list[str]:
     if not recorded:
         return ["no events were recorded.", HINT]
     shown = recorded[-SHOWN_EVENTS:]
-    title = f"events recorded ({len(recorded)}{f', last {len(shown)} shown' if len(shown) < len(recorded) else ''}):"
+    cut = f", last {len(shown)} shown" if len(shown) < len(recorded) else ""
+    title = f"events recorded ({len(recorded)}{cut}):"
     body = render_events(shown, origin=_origin(recorded)).splitlines()
     return [title, *(f"  {line}" for line in body), HINT]
 
