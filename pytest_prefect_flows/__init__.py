@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
     from pytest_prefect_flows.coverage.gates import check_imports
+    from pytest_prefect_flows.events import (
+        EventLog,
+        EventRecorder,
+        assert_event_emitted,
+        assert_no_event,
+        record_events,
+    )
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
@@ -49,13 +56,6 @@ if TYPE_CHECKING:
         UnusedFaultWarning,
         UnusedRouteError,
         UsageError,
-    )
-    from pytest_prefect_flows.events import (
-        EventLog,
-        EventRecorder,
-        assert_event_emitted,
-        assert_no_event,
-        record_events,
     )
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
