@@ -183,15 +183,17 @@ class EventLog:
         )
 
     def for_run(self, run: Any) -> EventLog:
-        """Events about one flow run (record, id or state) or task run (record), or related to it.
+        """Events of one flow run (record, id or state) or task run (record).
 
-        A flow run's events include its task runs' events and the `emit_event` calls made inside it.
+        A flow run's events are its state events and every event related to it: its task runs' and
+        the `emit_event` calls made inside it. A task run's are its own state events.
         """
         resource_id = _run_resource_id(run)
-        return EventLog(
-            [e for e in self.events if resource_id in {r.id for r in e.involved_resources}],
-            f"for {resource_id}",
-        )
+        if resource_id.startswith("prefect.task-run."):
+            selected = [e for e in self.events if e.resource.id == resource_id]
+        else:
+            selected = [e for e in self.events if resource_id in {r.id for r in e.involved_resources}]
+        return EventLog(selected, f"for {resource_id}")
 
     def timeline(self) -> str:
         """One line per event: offset from the first, name, resource, payload."""
