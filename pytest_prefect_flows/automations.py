@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,8 +61,11 @@ class DeploymentAutomation:
     def name(self) -> str:
         return getattr(self.trigger, "name", None) or f"{self.deployment} triggers[{self.index}]"
 
-    def actions(self) -> list[str]:
+    def actions(self, event: Event | None = None) -> list[str]:
+        """The run it starts; with `event`, its parameters' `{{ event.* }}` templates are rendered."""
         parameters = getattr(self.trigger, "parameters", None)
+        if parameters and event is not None:
+            parameters = _render_templates(parameters, event)
         suffix = f" with parameters {parameters!r}" if parameters else ""
         return [f"run-deployment {self.deployment!r}{suffix}"]
 
@@ -97,14 +101,14 @@ def automation_fires(trigger: Any, events: Any, *, until: dt.datetime | None = N
     `Automation` (its actions are named in the firings), or a `DeploymentAutomation` from
     `deployment_triggers(...)`. `until`: evaluate proactive windows only up to this time.
     """
-    server_trigger, actions = _resolve(trigger)
+    server_trigger, describe_actions = _resolve(trigger)
     timeline = _timeline(events)
     if until is not None:
         until = _aware(until)
         timeline = [pair for pair in timeline if pair[0].occurred <= until]
     firings = _firings(server_trigger, timeline, until)
     for firing in firings:
-        firing.actions = list(actions)
+        firing.actions = describe_actions(firing.events[-1] if firing.events else None)
     return firings
 
 
@@ -272,13 +276,30 @@ class _EventTriggerRun:
 # --- inputs -------------------------------------------------------------------------------------
 
 
-def _resolve(trigger: Any) -> tuple[Any, list[str]]:
-    """(the server-side trigger model, descriptions of the actions) for what the user passed."""
+def _resolve(trigger: Any) -> tuple[Any, Callable[[Event | None], list[str]]]:
+    """(the server-side trigger model, what names a firing's actions) for what the user passed."""
     if isinstance(trigger, DeploymentAutomation):
-        return _server_trigger(trigger.trigger), trigger.actions()
+        return _server_trigger(trigger.trigger), trigger.actions
     if hasattr(trigger, "trigger") and hasattr(trigger, "actions") and not callable(trigger.actions):
-        return _server_trigger(trigger.trigger), [_describe_action(a) for a in trigger.actions]
-    return _server_trigger(trigger), []
+        described = [_describe_action(action) for action in trigger.actions]
+        return _server_trigger(trigger.trigger), lambda _event: list(described)
+    return _server_trigger(trigger), lambda _event: []
+
+
+def _render_templates(parameters: dict[str, Any], event: Event) -> dict[str, Any]:
+    """Parameter values rendered the way the server's RunDeployment action renders them, as far as
+    the event alone goes (`{{ event.* }}`; a template naming `flow_run` or `deployment` stays as written)."""
+    from prefect.server.utilities.user_templates import maybe_template, render_user_template_sync
+
+    rendered: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict):
+            rendered[key] = _render_templates(value, event)
+        elif isinstance(value, str) and maybe_template(value) and "event" in value:
+            rendered[key] = render_user_template_sync(value, {"event": event})
+        else:
+            rendered[key] = value
+    return rendered
 
 
 def _server_trigger(trigger: Any) -> Any:
