@@ -23,6 +23,7 @@ Events are kept in order of `occurred` (the time their sender gave them); ties k
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import threading
@@ -54,20 +55,21 @@ class EventRecorder:
         self._server_messages: list[bytes | str] = []
         self._lock = threading.Lock()
         self._undo_tap: Callable[[], None] | None = None
-        self._saved_override: Any = None
+        self._override: contextlib.AbstractContextManager[None] | None = None
         self._client_type: Any = None
         self._started: dt.datetime | None = None
         self.log = EventLog(self.collect, "recorded")
 
     def __enter__(self) -> EventRecorder:
         from prefect.events.clients import AssertingEventsClient, AssertingPassthroughEventsClient
-        from prefect.events.worker import EventsWorker
+
+        from pytest_prefect_flows._compat import events_client_override
 
         self._started = dt.datetime.now(dt.timezone.utc)
-        self._saved_override = EventsWorker._client_override
         # A server backend still gets the client's events; the isolated one needs no copy.
         self._client_type = AssertingPassthroughEventsClient if self._session_tag else AssertingEventsClient
-        EventsWorker.set_client_override(self._client_type)
+        self._override = events_client_override(self._client_type)
+        self._override.__enter__()
         self._take_client_events()  # left over from an earlier recorder sharing the worker
         self._client_events.clear()
         if self._session_tag is None:
@@ -79,14 +81,14 @@ class EventRecorder:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from prefect.events.worker import EventsWorker
-
         self._take_client_events()
         self._client_type = None  # the log keeps what was recorded, and records no more
         if self._undo_tap is not None:
             self._undo_tap()
             self._undo_tap = None
-        EventsWorker._client_override = self._saved_override
+        if self._override is not None:
+            self._override.__exit__(None, None, None)
+            self._override = None
 
     def collect(self) -> list[Event]:
         """Every event recorded so far, in order of occurrence (waits for the events worker)."""

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows._compat import prefect_version
+from pytest_prefect_flows._compat import prefect_version, server_dependency_problem
 from pytest_prefect_flows.exceptions import BackendError, UsageError
 
 if TYPE_CHECKING:
@@ -552,6 +552,9 @@ class IsolatedBackend(_Backend):
             if self._failure is not None:
                 self._raise_failure()
             try:
+                problem = server_dependency_problem()
+                if problem is not None:
+                    raise BackendError(problem)
                 if not self.database.exists():  # a restart keeps the session's data
                     shutil.copyfile(template_database(self._template_dir), self.database)
                 self.activate()

@@ -64,16 +64,14 @@ def no_events() -> Iterator[None]:
     `NullEventsClient` as the worker's client, `emit_event` returns before building an event.
     """
     from prefect.events.clients import NullEventsClient
-    from prefect.events.worker import EventsWorker
 
-    EventsWorker.set_client_override(NullEventsClient)
-    try:
+    from pytest_prefect_flows._compat import events_client_override
+
+    # The worker is kept running for the next test: Prefect's loop thread keeps every stopped
+    # worker (a shutdown call, an atexit hook) with the context of the flow run that started it,
+    # ~100 KB per test.
+    with events_client_override(NullEventsClient):
         yield
-    finally:
-        # Keep the worker running for the next test: Prefect's loop thread keeps every stopped
-        # worker (a shutdown call, an atexit hook) with the context of the flow run that started
-        # it, ~100 KB per test.
-        EventsWorker.set_client_override(None)
 
 
 @contextlib.contextmanager

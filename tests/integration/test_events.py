@@ -180,7 +180,7 @@ def test_no_fixture_no_events():
     from prefect.server.utilities.messaging.memory import Topic
 
     ping("db")
-    assert EventsWorker._client_override[0] is NullEventsClient
+    assert EventsWorker.instance().client_type is NullEventsClient
     taps = [s for s in Topic.by_name("events")._subscriptions if type(s).__name__ == "_EventsTopicTap"]
     assert taps == []
 """
