@@ -105,10 +105,10 @@ def test_threshold_fires_on_the_third_event_within_a_minute(prefect_clock, prefe
     )
     prefect_clock.freeze("2026-01-01T00:00:00Z")
     for _ in range(2):
-        ping("db")
+        emit_event("monitor.ping", resource={"prefect.resource.id": "monitor.db"})
         prefect_clock.tick(20)
     assert automation_fires(trigger, prefect_events) == []
-    ping("db")
+    emit_event("monitor.ping", resource={"prefect.resource.id": "monitor.db"})
     [firing] = automation_fires(trigger, prefect_events)
     assert len(firing.events) == 3
     assert firing.at == dt.datetime(2026, 1, 1, 0, 0, 40, tzinfo=dt.timezone.utc)
@@ -119,7 +119,7 @@ def test_threshold_not_met_when_spread_over_more_than_a_minute(prefect_clock, pr
     trigger = {"expect": ["monitor.ping"], "posture": "Reactive", "threshold": 3, "within": 60}
     prefect_clock.freeze("2026-01-01T00:00:00Z")
     for _ in range(3):
-        ping("db")
+        emit_event("monitor.ping", resource={"prefect.resource.id": "monitor.db"})
         prefect_clock.tick(35)
     assert automation_fires(trigger, prefect_events) == []
 
