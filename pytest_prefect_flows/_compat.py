@@ -8,6 +8,7 @@ this file alone (checked by `nox -s "tests(prefect='3.X')"`, see docs/supported-
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,10 @@ if TYPE_CHECKING:
     from prefect.settings import Settings
 
 
+@functools.cache
 def prefect_version() -> str:
+    # Cached: read once, while the metadata is findable (a pytester test's teardown restores
+    # sys.path and sys.modules before the per-test cleanup that asks again).
     from importlib.metadata import version
 
     return version("prefect")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EventLog", "EventRecorder", "assert_event_emitted", "assert_no_event", "record_events"]
 
+MAX_PAGES = 20  # of the server's 50 events each, read back per collection on a `server:` backend
 SHOWN_EVENTS = 40  # events listed in a failure message
 HINT = (
     "More: prefect_events.timeline(), .named(pattern), .for_run(run); events are recorded only in "
@@ -135,11 +136,17 @@ class EventRecorder:
             event=EventNameFilter(prefix=["prefect.flow-run."]),
             related=EventRelatedFilter(resources_in_roles=[(f"prefect.tag.{self._session_tag}", "tag")]),
         )
+        body = {"filter": event_filter.model_dump(mode="json", exclude_unset=True), "limit": 50}
+        found: list[Event] = []
         with get_client(sync_client=True) as client:
-            response = client.request(
-                "POST", "/events/filter", json={"filter": event_filter.model_dump(mode="json"), "limit": 200}
-            )
-        return [ReceivedEvent.model_validate(item) for item in response.json().get("events", [])]
+            page = client.request("POST", "/events/filter", json=body).json()
+            found += [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
+            for _ in range(MAX_PAGES):
+                if not page.get("next_page"):
+                    break
+                page = client._client.get(page["next_page"]).json()
+                found += [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
+        return found
 
 
 def record_events(backend: Any = None) -> EventRecorder:

@@ -230,3 +230,29 @@ def test_events_assertions_and_automations(pytester: pytest.Pytester) -> None:
         ]
     )
     result.assert_outcomes(passed=9, failed=2)
+
+
+def test_server_backend_records_the_session_s_client_events(
+    pytester: pytest.Pytester, prefect_harness: object
+) -> None:
+    """With `server:<URL>`, events still reach the server and are recorded here, tagged with the session."""
+    prefect_harness.ensure_started()  # type: ignore[attr-defined]
+    pytester.makepyfile(flows=FLOWS)
+    pytester.makepyfile(
+        """
+        from flows import publish
+        from pytest_prefect_flows import assert_event_emitted
+
+        def test_events(run_flow, prefect_events):
+            run = run_flow(publish, 3)
+            assert_event_emitted(prefect_events, "warehouse.table.refreshed", payload={"rows": 3})
+            [done] = assert_event_emitted(prefect_events.for_run(run), "prefect.task-run.Completed")
+            tags = [r.id for r in done.related if r.role == "tag"]
+            assert [t for t in tags if t.startswith("prefect.tag.pytest-prefect-flows:")], tags
+        """
+    )
+    api_url = prefect_harness.api_url  # type: ignore[attr-defined]
+    result = pytester.runpytest_subprocess(
+        "-q", "-p", "no:cacheprovider", f"--prefect-backend=server:{api_url}"
+    )
+    result.assert_outcomes(passed=1)
