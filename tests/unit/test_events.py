@@ -89,3 +89,35 @@ def test_nothing_recorded_says_how_to_record() -> None:
 def test_bad_input(call: object, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_server_backend_reads_flow_run_events_by_session_tag_page_by_page() -> None:
+    import json
+
+    import respx
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pytest_prefect_flows.events import EventRecorder
+
+    api = "http://127.0.0.1:9/api"
+    flow_run = {"prefect.resource.id": "prefect.flow-run.x"}
+    stored = [
+        {**event(f"prefect.flow-run.{name}", flow_run).model_dump(mode="json"), "received": T0.isoformat()}
+        for name in ("Running", "Completed")
+    ]
+    recorder = EventRecorder(session_tag="pytest-prefect-flows:abc")
+    recorder._started = T0
+    with temporary_settings({PREFECT_API_URL: api}), respx.mock(assert_all_called=True) as router:
+        first = router.post(f"{api}/events/filter").respond(
+            json={"events": stored[:1], "total": 2, "next_page": f"{api}/events/filter/next?page-token=2"}
+        )
+        router.get(f"{api}/events/filter/next").respond(
+            json={"events": stored[1:], "total": 2, "next_page": None}
+        )
+        found = recorder._remote_flow_run_events()
+    assert [e.event for e in found] == ["prefect.flow-run.Running", "prefect.flow-run.Completed"]
+    sent = json.loads(first.calls.last.request.content)
+    assert sent["filter"]["related"]["resources_in_roles"] == [
+        ["prefect.tag.pytest-prefect-flows:abc", "tag"]
+    ]
+    assert sent["filter"]["event"]["prefix"] == ["prefect.flow-run."]
