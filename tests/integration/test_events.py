@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 FLOWS = """
@@ -232,11 +235,21 @@ def test_events_assertions_and_automations(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=9, failed=2)
 
 
-def test_server_backend_records_the_session_s_client_events(
-    pytester: pytest.Pytester, prefect_harness: object
-) -> None:
+# A Prefect server of its own in a subprocess: a pytester session that used this process's backend
+# leaves it unable to read package metadata (PackageNotFoundError for prefect, pydocket) afterwards.
+SERVER = """
+import sys
+from pytest_prefect_flows.harness import IsolatedBackend
+
+with IsolatedBackend() as backend:
+    backend.ensure_started()
+    print(backend.api_url, flush=True)
+    sys.stdin.read()  # serve until the test closes stdin
+"""
+
+
+def test_server_backend_records_the_session_s_client_events(pytester: pytest.Pytester) -> None:
     """With `server:<URL>`, events still reach the server and are recorded here, tagged with the session."""
-    prefect_harness.ensure_started()  # type: ignore[attr-defined]
     pytester.makepyfile(flows=FLOWS)
     pytester.makepyfile(
         """
@@ -251,8 +264,18 @@ def test_server_backend_records_the_session_s_client_events(
             assert [t for t in tags if t.startswith("prefect.tag.pytest-prefect-flows:")], tags
         """
     )
-    api_url = prefect_harness.api_url  # type: ignore[attr-defined]
-    result = pytester.runpytest_subprocess(
-        "-q", "-p", "no:cacheprovider", f"--prefect-backend=server:{api_url}"
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    try:
+        assert server.stdout is not None
+        api_url = server.stdout.readline().strip()
+        assert api_url.startswith("http://127.0.0.1:"), api_url
+        result = pytester.runpytest_subprocess(
+            "-q", "-p", "no:cacheprovider", f"--prefect-backend=server:{api_url}"
+        )
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
     result.assert_outcomes(passed=1)
