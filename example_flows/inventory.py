@@ -6,8 +6,6 @@ The `reorder-stock` deployment in prefect.yaml has an automation on that event: 
 SKU, with the SKU taken from the event.
 """
 
-from __future__ import annotations
-
 from prefect import flow, task
 from prefect.events import emit_event
 
@@ -36,6 +34,12 @@ def check_stock(stock: dict[str, int], reorder_points: dict[str, int]) -> list[s
 
 
 @flow(name="reorder-stock")
-def reorder_stock(sku: str, quantity: int = 100) -> str:
-    """Place a reorder (the purchasing system's call would go here)."""
+def reorder_stock(sku: str | None = None, quantity: int = 100) -> str:
+    """Place a reorder (the purchasing system's call would go here).
+
+    Run by the `reorder-when-low` automation, which passes the SKU of the event; `sku` has a default
+    only so that the deployment validates without one.
+    """
+    if not sku:
+        raise ValueError("reorder-stock needs a sku; the reorder-when-low automation passes the event's.")
     return f"ordered {quantity} x {sku}"

@@ -17,9 +17,16 @@ from pytest_prefect_flows import _options
 if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
+    from pytest_prefect_flows.deployments.running import (
+        Catalog,
+        DeploymentPatch,
+        DeploymentRunner,
+        RunDeployment,
+    )
     from pytest_prefect_flows.events import EventLog
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
 
@@ -28,10 +35,29 @@ pytest.register_assert_rewrite("pytest_prefect_flows.assertions", "pytest_prefec
 backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
+harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
+deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
+catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before conftests import it: Prefect's `prefect_test_harness()` reuses the isolated backend."""
+    from pytest_prefect_flows._native_harness_hooks import HarnessReuseHooks
+    from pytest_prefect_flows.native_harness import HarnessReuse
+
+    reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
+    early_config.stash[harness_reuse_key] = reuse
+    early_config.pluginmanager.register(HarnessReuseHooks(reuse), "prefect_flows_harness_reuse")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_prefect_flows.deployments import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,9 +75,26 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    if _options.get(config, "prefect_check_deployments"):
+        from pytest_prefect_flows.deployments.items import DeploymentGate
+
+        config.pluginmanager.register(DeploymentGate(config), "prefect_flows_deployments")
+    _register_baselines(config)
+
+
+def _register_baselines(config: pytest.Config) -> None:
+    record, compare = config.getoption("prefect_record"), config.getoption("prefect_compare")
+    if record or compare:
+        from pytest_prefect_flows.snapshots.baseline import BaselinePlugin
+
+        config.pluginmanager.register(BaselinePlugin(config, record, compare), "prefect_flows_baselines")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    reuse = config.stash.get(harness_reuse_key, None)
+    if reuse is not None:
+        reuse.__exit__()
+        del config.stash[harness_reuse_key]
     backend = config.stash.get(backend_key, None)
     if backend is not None:
         backend.close()
@@ -201,6 +244,50 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
     options = request.node.stash[options_key]
     with mock_http(assert_all_called=options.assert_all_called) as router:
         yield router
+
+
+@pytest.fixture
+def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
+    """syrupy's `snapshot` using `PrefectRunSnapshot`: `assert run == prefect_snapshot`."""
+    from pytest_prefect_flows.snapshots import require_syrupy
+
+    require_syrupy(request.config)
+    from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
+
+    return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+
+
+@pytest.fixture
+def run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
+    """`run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, run in-process."""
+    from pytest_prefect_flows.deployments.running import RunDeployment
+
+    return RunDeployment(_deployment_runner(request))
+
+
+@pytest.fixture
+def prefect_deployments(
+    request: pytest.FixtureRequest, _prefect_flows_test_scope: None
+) -> Iterator[DeploymentPatch]:
+    """Flow code's `run_deployment(...)` runs the deployment here; `.stub(name, state=...)`, `.calls`."""
+    from pytest_prefect_flows.deployments.running import DeploymentPatch
+
+    with DeploymentPatch(_deployment_runner(request)) as patch:
+        yield patch
+
+
+def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
+    import prefect  # noqa: F401  (running deployments runs flows)
+
+    from pytest_prefect_flows.deployments.running import Catalog, DeploymentRunner
+
+    if catalog_key not in request.config.stash:  # the prefect.yaml files, read once per session
+        request.config.stash[catalog_key] = Catalog(request.config.rootpath)
+    if deployment_runner_key not in request.node.stash:
+        catalog = request.config.stash[catalog_key]
+        request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))
+    runner: DeploymentRunner = request.node.stash[deployment_runner_key]
+    return runner
 
 
 @pytest.hookimpl(wrapper=True)

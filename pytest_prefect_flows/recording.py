@@ -79,6 +79,8 @@ class _RunRecord:
     # attempt number -> the exception that ended an attempt that was retried
     attempt_exceptions: dict[int, BaseException] = field(default_factory=dict)
     logs: list[logging.LogRecord] = field(default_factory=list)
+    # the thread that ran it: a task run in its flow run's thread was called directly, not submitted
+    thread: int | None = None
 
     @property
     def states(self) -> list[str]:
@@ -337,6 +339,7 @@ class RunLog:
             flow_name=getattr(flow, "name", "?"),
             parent_id=parent_id,
             flow=flow,
+            thread=threading.get_ident(),
         )
         initial = getattr(flow_run, "state", None)
         if initial is not None and initial.type.value in ("PENDING", "SCHEDULED"):
@@ -369,6 +372,7 @@ class RunLog:
             task_name=task_run.name.rsplit("-", 1)[0],
             task_key=task_run.task_key,
             flow_run_id=str(task_run.flow_run_id) if task_run.flow_run_id else None,
+            thread=threading.get_ident(),
         )
         self._fill_from_context(record, context)
         self._task_runs[record.id] = record

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from example_flows.inventory import LOW_STOCK_EVENT, check_stock
+from example_flows.inventory import LOW_STOCK_EVENT, check_stock, reorder_stock
 from pytest_prefect_flows import (
     assert_completed,
     assert_event_emitted,
+    assert_failed,
     assert_no_event,
     automation_fires,
     deployment_triggers,
@@ -62,3 +63,8 @@ def test_the_automation_stays_quiet_when_nothing_is_low(run_flow, prefect_events
     run_flow(check_stock, {"apple": 11}, REORDER_POINTS)
 
     assert automation_fires(reorder_when_low, prefect_events) == []
+
+
+def test_reorder_needs_the_sku_the_automation_passes(run_flow):
+    assert run_flow(reorder_stock, "apple", quantity=5).result() == "ordered 5 x apple"
+    assert_failed(run_flow(reorder_stock), ValueError, match="needs a sku")
