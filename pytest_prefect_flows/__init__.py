@@ -25,12 +25,25 @@ if TYPE_CHECKING:
         assert_task_retried,
         assert_task_states,
     )
+    from pytest_prefect_flows.automations import (
+        DeploymentAutomation,
+        Firing,
+        automation_fires,
+        deployment_triggers,
+    )
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
     from pytest_prefect_flows.coverage.import_check import check_imports
     from pytest_prefect_flows.deployments.checks import CheckResult, assert_deployable
     from pytest_prefect_flows.deployments.running import DeploymentCall, DeploymentPatch, RunDeployment
+    from pytest_prefect_flows.events import (
+        EventLog,
+        EventRecorder,
+        assert_event_emitted,
+        assert_no_event,
+        record_events,
+    )
     from pytest_prefect_flows.exceptions import (
         BackendError,
         DeploymentCheckError,
@@ -94,6 +107,15 @@ _EXPORTS: dict[str, str] = {
     "DeploymentCheckError": "exceptions",
     "UnusedStubError": "exceptions",
     "UnknownDeploymentError": "exceptions",
+    "DeploymentAutomation": "automations",
+    "Firing": "automations",
+    "automation_fires": "automations",
+    "deployment_triggers": "automations",
+    "EventLog": "events",
+    "EventRecorder": "events",
+    "assert_event_emitted": "events",
+    "assert_no_event": "events",
+    "record_events": "events",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",

@@ -8,14 +8,18 @@ this file alone (checked by `nox -s release -- 3.X.Y`, see docs/supported-versio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prefect.settings import Settings
 
 
+@functools.cache
 def prefect_version() -> str:
+    # Cached: read once, while the metadata is findable (a pytester test's teardown restores
+    # sys.path and sys.modules before the per-test cleanup that asks again).
     from importlib.metadata import version
 
     return version("prefect")
@@ -48,11 +52,12 @@ def events_client_override(client_type: Any, **client_kwargs: Any) -> Iterator[N
     from prefect.events.worker import EventsWorker
 
     if hasattr(EventsWorker, "set_client_override"):
+        previous = EventsWorker._client_override  # nested overrides (prefect_events) restore the outer one
         EventsWorker.set_client_override(client_type, **client_kwargs)
         try:
             yield
         finally:
-            EventsWorker.set_client_override(None)
+            EventsWorker._client_override = previous
         return
     if client_kwargs:
         raise NotImplementedError("client options need Prefect 3.6+ (EventsWorker.set_client_override)")
@@ -173,3 +178,35 @@ def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
     synchronously, even inside an async flow's worker thread.
     """
     return function(*args, _sync=True, **kwargs)
+
+
+class _EventsTopicTap:
+    """Stands in the memory broker's `events` topic as one more subscription, passing each message on."""
+
+    def __init__(self, on_message: Callable[[bytes | str], None]) -> None:
+        self._on_message = on_message
+
+    async def deliver(self, message: Any) -> None:
+        self._on_message(message.data)
+
+
+def tap_server_events(on_message: Callable[[bytes | str], None]) -> Callable[[], None]:
+    """Pass every event that the in-process API server publishes to `on_message` (JSON); returns the undo.
+
+    Prefect 3.4 to 3.9: the server's orchestration emits flow-run state events through
+    `PrefectServerEventsClient` onto the messaging broker's `events` topic, and the default broker
+    (`prefect.server.utilities.messaging.memory`) delivers each message to every subscription of the
+    topic in the server's own thread. `Topic.subscribe()` would build a queue that nothing reads, so
+    the tap joins the subscriptions list itself. Goes when the memory broker offers a callback.
+    """
+    from prefect.server.utilities.messaging.memory import Topic
+
+    topic = Topic.by_name("events")
+    tap = _EventsTopicTap(on_message)
+    topic._subscriptions.append(tap)  # type: ignore[arg-type]
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError):
+            topic._subscriptions.remove(tap)  # type: ignore[arg-type]
+
+    return undo

@@ -23,13 +23,14 @@ if TYPE_CHECKING:
         DeploymentRunner,
         RunDeployment,
     )
+    from pytest_prefect_flows.events import EventLog
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
 
-pytest.register_assert_rewrite("pytest_prefect_flows.assertions")
+pytest.register_assert_rewrite("pytest_prefect_flows.assertions", "pytest_prefect_flows.events")
 
 backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
@@ -226,6 +227,18 @@ def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: Non
     request.config.stash[backend_key].ensure_started()
     with PrefectClock() as clock:
         yield clock
+
+
+@pytest.fixture
+def prefect_events(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[EventLog]:
+    """Events of this test's runs, recorded in memory (`.events`, `.named()`, `.for_run()`)."""
+    import prefect  # noqa: F401  (a test asking for events runs flows)
+
+    from pytest_prefect_flows.events import record_events
+
+    _ensure_scope(request)
+    with record_events(request.config.stash[backend_key]) as recorder:
+        yield recorder.log
 
 
 @pytest.fixture

@@ -54,6 +54,17 @@ class DeploymentSpec:
         return self.entrypoint.rsplit(":", 1)[1]
 
     @property
+    def triggers(self) -> list[dict[str, Any]]:
+        """The `triggers:` entries as written (automations that run this deployment); a `UsageError` if
+        the section is not a list of mappings."""
+        value = self.raw.get("triggers") or []
+        if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+            raise UsageError(
+                f"{self.label}: `triggers:` must be a list of trigger mappings, found {value!r}."
+            )
+        return value
+
+    @property
     def label(self) -> str:
         """How reports name it: `path/to/prefect.yaml::name`."""
         return f"{self.file}::{self.name}"
@@ -66,6 +77,14 @@ class PrefectProject:
     file: Path
     raw: dict[str, Any] = field(repr=False)
     deployments: list[DeploymentSpec] = field(default_factory=list)
+
+    def deployment(self, name: str) -> DeploymentSpec:
+        """The deployment named `name`; a `UsageError` listing the names there are otherwise."""
+        for spec in self.deployments:
+            if spec.name == name:
+                return spec
+        names = ", ".join(repr(spec.name) for spec in self.deployments) or "none"
+        raise UsageError(f"{self.file}: no deployment named {name!r}; deployments: {names}.")
 
     def section(self, name: str) -> Any:
         """A top-level section (`pull`, `build`, `push`, `definitions`, ...) or None."""
