@@ -65,3 +65,19 @@ class PrefectFlowsWarning(UserWarning):
 
 class UnusedFaultWarning(PrefectFlowsWarning):
     """A failure was injected for a task that never ran."""
+
+
+class HookErrorWarning(PrefectFlowsWarning):
+    """A state hook (`on_completion`, `on_failure`, ...) raised; Prefect only logged it."""
+
+
+class HookError(PrefectFlowsError, AssertionError):
+    """A state hook raised (`prefect_hook_errors = fail`, or `assert_no_hook_errors(run)`)."""
+
+
+class NetworkBlockedError(PrefectFlowsError, ConnectionError):
+    """Flow or task code opened a non-loopback connection while `prefect_block_network` is on."""
+
+
+class NetworkWarning(PrefectFlowsWarning):
+    """Flow or task code opened a non-loopback connection (`prefect_block_network` is off)."""

@@ -164,8 +164,29 @@ def render_term(report: dict[str, Any], write: Callable[[str], None], verbose: b
         if verbose:
             for nodeid in item["tests"]:
                 write(f"      {nodeid}")
+    for line in hook_error_lines(report):
+        write(line)
     for gate in report["gates"]:
         write(gate_line(gate))
+
+
+def hook_error_lines(report: dict[str, Any]) -> list[str]:
+    """`HOOK ERROR <test>: hook ... of flow run ... raised ...`, one line per state hook that raised."""
+    return [
+        f"HOOK ERROR {nodeid}: hook {error['hook']!r} of {error['kind']} run {error['run']!r} "
+        f"raised {error['error']}"
+        for nodeid, error in hook_errors(report)
+    ]
+
+
+def hook_errors(report: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """(test node id, hook error) for every state hook that raised in the session's runs."""
+    return [
+        (test["nodeid"], error)
+        for test in report["tests"]
+        for run in iter_runs(test["flow_runs"])
+        for error in run.get("hook_errors", [])
+    ]
 
 
 def gate_line(gate: dict[str, Any]) -> str:
