@@ -216,6 +216,14 @@ def _marker_signature() -> inspect.Signature:
     return inspect.signature(MarkerOptions)
 
 
+def wants_skip_sleeps(item: pytest.Item) -> bool:
+    """Whether the closest `prefect` marker that says `skip_sleeps=` says True."""
+    for marker in item.iter_markers("prefect"):
+        if "skip_sleeps" in marker.kwargs:
+            return bool(marker.kwargs["skip_sleeps"])
+    return False
+
+
 def marker_options(item: pytest.Item) -> MarkerOptions:
     """Merge `prefect` markers: the closest (function, then class, then module) wins per keyword."""
     merged: dict[str, Any] = {}

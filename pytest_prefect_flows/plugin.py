@@ -176,7 +176,17 @@ def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: Non
     # The backend imports its modules on start; started under a frozen clock they would bind fake datetimes.
     request.config.stash[backend_key].ensure_started()
     with PrefectClock() as clock:
+        if request.node.stash[options_key].skip_sleeps:
+            clock.skip_sleeps()
         yield clock
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.prefect(skip_sleeps=True)` needs the clock even if the test did not ask for it."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and "prefect_clock" not in names and _options.wants_skip_sleeps(item):
+            names.append("prefect_clock")
 
 
 @pytest.fixture
