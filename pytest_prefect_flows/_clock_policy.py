@@ -29,6 +29,8 @@ from typing import Any
 
 import freezegun.api
 
+from pytest_prefect_flows._context import in_flow_or_task_run
+
 _MONOTONIC_FAKES = frozenset(
     {"fake_monotonic", "fake_perf_counter", "fake_monotonic_ns", "fake_perf_counter_ns"}
 )
@@ -102,14 +104,6 @@ def _first_outside_freezegun(frame: FrameType | None) -> FrameType | None:
     while frame is not None and _module_of(frame).startswith(_FREEZEGUN):
         frame = frame.f_back
     return frame
-
-
-def in_flow_or_task_run() -> bool:
-    """Whether the calling code runs inside a Prefect flow or task run (no import of Prefect)."""
-    context: Any = sys.modules.get("prefect.context")
-    if context is None:
-        return False
-    return context.FlowRunContext.get() is not None or context.TaskRunContext.get() is not None
 
 
 class SleepSkipper:

@@ -75,8 +75,11 @@ class HookError(PrefectFlowsError, AssertionError):
     """A state hook raised (`prefect_hook_errors = fail`, or `assert_no_hook_errors(run)`)."""
 
 
-class NetworkBlockedError(PrefectFlowsError, ConnectionError):
-    """Flow or task code opened a non-loopback connection while `prefect_block_network` is on."""
+class NetworkBlockedError(PrefectFlowsError, RuntimeError):
+    """Flow or task code opened a non-loopback connection while `prefect_block_network` is on.
+
+    Not an `OSError`, so HTTP clients pass it through instead of wrapping it as a connection error.
+    """
 
 
 class NetworkWarning(PrefectFlowsWarning):
