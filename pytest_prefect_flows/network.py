@@ -2,9 +2,9 @@
 
 A flow test that forgot `prefect_http` reaches the real internet (DNS lookups first, once per
 attempt across retries). `network_guard(block=...)` watches the two doors every client goes
-through, `socket.getaddrinfo` (name lookups) and `socket.socket.connect`/`connect_ex`, and acts
-only for code running inside a flow or task run (the test's own code and the engine outside runs
-are not concerned):
+through, `socket.getaddrinfo` (name lookups) and `socket.socket.connect`/`connect_ex` of TCP
+sockets (a UDP "connect" sends nothing), and acts only for code running inside a flow or task run
+(the test's own code and the engine outside runs are not concerned):
 
 * loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), Unix sockets and `allowed` hosts (a
   `server:` backend's) pass;
@@ -113,7 +113,13 @@ class NetworkGuard:
 
     def _wrap_connect(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def connect(sock: socket.socket, address: Any) -> Any:
-            if sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+            # Only TCP: connecting a UDP socket sends nothing (Dask and others use it to find the
+            # machine's own address, "connecting" to 8.8.8.8).
+            if (
+                sock.family in (socket.AF_INET, socket.AF_INET6)
+                and sock.type == socket.SOCK_STREAM
+                and isinstance(address, tuple)
+            ):
                 self.check(address[0], address[1])
             return original(sock, address)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
+from prefect import flow
 
 from pytest_prefect_flows.network import NetworkGuard, is_loopback, network_guard
 
@@ -36,3 +38,21 @@ def test_the_guard_restores_socket() -> None:
         assert "connect" in vars(socket.socket)
     assert socket.getaddrinfo is getaddrinfo
     assert socket.socket.connect is connect
+
+
+def test_a_udp_connect_is_not_a_connection(run_flow: Any) -> None:
+    """Dask finds the machine's address by "connecting" a UDP socket to 8.8.8.8: nothing is sent."""
+
+    @flow
+    def find_own_address() -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect(("203.0.113.7", 80))  # TEST-NET-3; a UDP connect only picks a route
+            except OSError:  # no route on this machine: the guard let it through all the same
+                return "no route"
+            return str(sock.getsockname()[0])
+
+    with network_guard(block=True) as guard:
+        run = run_flow(find_own_address)
+    assert run.state_name == "Completed"
+    assert guard.attempts == []
