@@ -74,7 +74,9 @@ class ClockPolicy:
 
     def is_engine(self, frame: FrameType | None) -> bool:
         """Whether the code of `frame` is the engine's: an engine module or the standard library."""
-        module = _module_of(frame)
+        return self.is_engine_module(_module_of(frame))
+
+    def is_engine_module(self, module: str) -> bool:
         return module.startswith(self.engine_modules) or module.partition(".")[0] in _STDLIB
 
     def _should_use_real_time(self) -> bool:
@@ -131,7 +133,7 @@ class SleepSkipper:
         for owner in (time, asyncio, anyio):
             self._swap(owner, "sleep", fakes)
         for name, module in list(sys.modules.items()):
-            if module is None or name.startswith(self._policy.engine_modules) or module in (time, asyncio):
+            if module is None or self._policy.is_engine_module(name):
                 continue
             for attribute, value in list(_module_vars(module)):
                 if id(value) in fakes and callable(value):

@@ -89,6 +89,7 @@ class PrefectClock:
         self._factory: Any = None
         self._policy = ClockPolicy(self.ignore)
         self._sleeps: SleepSkipper | None = None
+        self._skipped_earlier: list[float] = []
 
     @property
     def frozen(self) -> bool:
@@ -122,7 +123,7 @@ class PrefectClock:
     @property
     def skipped(self) -> list[float]:
         """Seconds asked for by each sleep that `skip_sleeps()` skipped, in order."""
-        return list(self._sleeps.skipped) if self._sleeps is not None else []
+        return self._skipped_earlier + (self._sleeps.skipped if self._sleeps is not None else [])
 
     def tick(self, seconds: float | dt.timedelta = 1.0) -> dt.datetime:
         """Move frozen time forward by `seconds` (or a timedelta); returns the new time, in UTC."""
@@ -146,6 +147,7 @@ class PrefectClock:
         """Let time run for real again."""
         if self._sleeps is not None:
             self._sleeps.stop()
+            self._skipped_earlier += self._sleeps.skipped
             self._sleeps = None
         if self._freezer is None:
             return
