@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from prefect import flow
 
+from pytest_prefect_flows import NetworkBlockedError
 from pytest_prefect_flows.network import NetworkGuard, is_loopback, network_guard
 
 
@@ -56,3 +57,19 @@ def test_a_udp_connect_is_not_a_connection(run_flow: Any) -> None:
         run = run_flow(find_own_address)
     assert run.state_name == "Completed"
     assert guard.attempts == []
+
+
+def test_inside_a_run_allowed_hosts_pass_and_others_are_refused(run_flow: Any) -> None:
+    guard = NetworkGuard(block=True, allowed=["prefect.internal"])
+
+    @flow
+    def reach(host: str) -> None:
+        guard.check(host, 443)  # what a lookup of `host` from flow code goes through
+
+    assert run_flow(reach, "prefect.internal").state_name == "Completed"  # a `server:` backend's host
+    refused = run_flow(reach, "api.example.com")
+    assert isinstance(refused.exception, NetworkBlockedError)
+    assert str(refused.exception).startswith(
+        f"flow run {refused.name!r} tried to connect to api.example.com:443"
+    )
+    assert guard.attempts == [("api.example.com:443", f"flow run {refused.name!r}")]
