@@ -232,7 +232,9 @@ def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if call.excinfo is not None and type(call.excinfo.value).__name__ == "HookError":
+    from pytest_prefect_flows.exceptions import HookError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(HookError):
         report.longrepr = f"HookError: {call.excinfo.value}"  # the hooks' errors, not our frames
     run_log = item.stash.get(run_log_key, None)
     if report.failed and run_log is not None and call.when in ("call", "setup"):
