@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -118,6 +120,16 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
             assert abs(drift) < dt.timedelta(seconds=5)
         """
     )
-    result = pytester.runpytest_subprocess("-q", "-s", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess(
+        "-q", "-s", "-p", "no:randomly", "--prefect-report=json:report.json"
+    )
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["*WALL *s*"])
+    report = json.loads((pytester.path / "report.json").read_text())
+    [frozen_test] = [
+        test
+        for test in report["tests"]
+        if test["nodeid"].endswith("test_5_engine_time_stays_real_while_frozen")
+    ]
+    [attempt] = frozen_test["flow_runs"][0]["attempts"]
+    assert attempt["end"] > attempt["start"], "report durations are real under a frozen clock"
