@@ -11,10 +11,14 @@ import pytest
 
 MARKER_HELP = (
     "prefect(*, fast_retries=None, log_level=None, timeout=None, check_unused_faults=True, "
-    "assert_all_called=True): per-test settings of pytest-prefect-flows "
+    "assert_all_called=True, hook_errors=None, skip_sleeps=False, block_network=None): "
+    "per-test settings of pytest-prefect-flows "
     "(fast_retries: record retry delays instead of sleeping; log_level: level of captured run logs; "
     "timeout: hang guard in seconds for each flow run; check_unused_faults: fail when an injected "
-    "fault never fired; assert_all_called: fail when a prefect_http route was never called)."
+    "fault never fired; assert_all_called: fail when a prefect_http route was never called; "
+    "hook_errors: warn | fail | ignore when a state hook raised; skip_sleeps: sleeps in flow and "
+    "task code advance prefect_clock instead of waiting; block_network: refuse non-loopback "
+    "connections from flow and task code)."
 )
 
 
@@ -82,6 +86,17 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _hook_errors(value: str) -> str:
+    from pytest_prefect_flows.hooks import MODES
+
+    if value in MODES:
+        return value
+    raise pytest.UsageError(
+        f"prefect_hook_errors={value!r} is not a mode; use one of {', '.join(MODES)} "
+        "(warn: a pytest warning on the test; fail: the test fails; ignore: nothing)."
+    )
+
+
 # name -> (ini type, default, converter, help)
 OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "prefect_backend": (
@@ -146,6 +161,18 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "0",
         _seconds,
         "hang guard: fail a flow run after this many seconds (0 = off)",
+    ),
+    "prefect_hook_errors": (
+        "string",
+        "warn",
+        _hook_errors,
+        "when a state hook raises (Prefect only logs it): warn | fail | ignore",
+    ),
+    "prefect_block_network": (
+        "bool",
+        False,
+        _bool,
+        "refuse non-loopback connections from flow and task code (off: warn about them)",
     ),
 }
 
@@ -212,6 +239,9 @@ class MarkerOptions:
     timeout: float | None = None
     check_unused_faults: bool = True
     assert_all_called: bool = True
+    hook_errors: str | None = None
+    skip_sleeps: bool = False
+    block_network: bool | None = None
 
     def resolved(self, config: pytest.Config) -> MarkerOptions:
         fast = get(config, "prefect_fast_retries") if self.fast_retries is None else self.fast_retries
@@ -221,11 +251,28 @@ class MarkerOptions:
             raise pytest.UsageError(
                 f"@pytest.mark.prefect(log_level={self.log_level!r}) is not a logging level"
             )
-        return dataclasses.replace(self, fast_retries=bool(fast), timeout=timeout or None, log_level=level)
+        hooks = get(config, "prefect_hook_errors") if self.hook_errors is None else self.hook_errors
+        block = get(config, "prefect_block_network") if self.block_network is None else self.block_network
+        return dataclasses.replace(
+            self,
+            fast_retries=bool(fast),
+            timeout=timeout or None,
+            log_level=level,
+            hook_errors=_hook_errors(hooks),
+            block_network=bool(block),
+        )
 
 
 def _marker_signature() -> inspect.Signature:
     return inspect.signature(MarkerOptions)
+
+
+def wants_skip_sleeps(item: pytest.Item) -> bool:
+    """Whether the closest `prefect` marker that says `skip_sleeps=` says True."""
+    for marker in item.iter_markers("prefect"):
+        if "skip_sleeps" in marker.kwargs:
+            return bool(marker.kwargs["skip_sleeps"])
+    return False
 
 
 def marker_options(item: pytest.Item) -> MarkerOptions:

@@ -26,7 +26,9 @@ __all__ = [
     "assert_completed",
     "assert_crashed",
     "assert_failed",
+    "assert_flow_retried",
     "assert_logged",
+    "assert_no_hook_errors",
     "assert_retry_delays",
     "assert_state",
     "assert_task_cached",
@@ -94,6 +96,62 @@ def assert_state(run_or_task: FlowRunRecord | TaskRunRecord | State, expected: s
             expected,
             subject.state_text,
         )
+
+
+def assert_flow_retried(
+    run: FlowRunRecord | State,
+    times: int | None = None,
+    delays: Sequence[float] | None = None,
+    tolerance: float = 0.05,
+) -> None:
+    """The flow run itself was retried `times` times (`attempts == times + 1`; without `times`, at
+    least once), and with `delays`, asked for these delays (seconds) before its retries."""
+    __tracebackhide__ = True
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
+        raise UsageError(f"assert_flow_retried(times=...) takes a number of retries >= 0, got {times!r}.")
+    if delays is not None:
+        _check_seconds("assert_flow_retried(delays=...)", delays)
+    flow_run = _flow_record(run, "assert_flow_retried")
+    retries = max(flow_run.attempts - 1, 0)
+    retried_ok = (retries == times) if times is not None else retries > 0
+    delays_ok = delays is None or _same_delays(flow_run.retry_delays, delays, tolerance)
+    if retried_ok and delays_ok:
+        return
+    expected = "at least 1 retry" if times is None else f"{times} retry(s) ({times + 1} attempt(s))"
+    details = [
+        ("expected", expected + (f", delays {[float(d) for d in delays]} s" if delays is not None else "")),
+        ("actual", f"{retries} retry(s) ({flow_run.attempts} attempt(s)), delays {flow_run.retry_delays} s"),
+        ("states", " -> ".join(flow_run.states)),
+        ("exception", _exception_text(flow_run.exception)),
+    ]
+    _fail(
+        f"Flow run {flow_run.name!r} ({flow_run.flow_name}) was retried {retries} time(s).",
+        details,
+        flow_run,
+        _failing_tasks(flow_run),
+    )
+
+
+def assert_no_hook_errors(run: FlowRunRecord | State) -> None:
+    """No state hook (`on_completion`, `on_failure`, ... of the flow, its tasks or subflows) raised."""
+    __tracebackhide__ = True
+    from pytest_prefect_flows.hooks import HINT, hook_errors_in
+
+    flow_run = _flow_record(run, "assert_no_hook_errors")
+    failures = hook_errors_in(flow_run.all_logs())
+    if not failures:
+        return
+    _fail(
+        f"{len(failures)} state hook(s) of flow run {flow_run.name!r} ({flow_run.flow_name}) raised; "
+        "Prefect logged the error and kept the run's state.",
+        [
+            ("expected", "no state hook raised"),
+            ("actual", "\n    ".join(str(failure) for failure in failures)),
+            ("hint", HINT),
+        ],
+        flow_run,
+        [],
+    )
 
 
 # --- task runs --------------------------------------------------------------------------------
@@ -237,16 +295,11 @@ def assert_retry_delays(
 ) -> None:
     """The task's run asked for these delays (seconds) before its retries, within `tolerance`."""
     __tracebackhide__ = True
-    if isinstance(expected, (str, bytes)) or not all(
-        isinstance(delay, (int, float)) and not isinstance(delay, bool) for delay in expected
-    ):
-        raise UsageError(f"assert_retry_delays() takes a list of seconds such as [1, 5], got {expected!r}.")
+    _check_seconds("assert_retry_delays()", expected)
     flow_run = _flow_record(run, "assert_retry_delays")
     task_run = _task_run(flow_run, task)
     actual = task_run.retry_delays
-    if len(actual) == len(expected) and all(
-        abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)
-    ):
+    if _same_delays(actual, expected, tolerance):
         return
     _fail(
         f"Task run {task_run.name!r} ({task_run.task_name}) asked for other retry delays.",
@@ -309,6 +362,19 @@ def assert_logged(
         f"{len(candidates)} line(s){where} of {len(records)}, none matching; "
         f"last {'ones' if candidates else 'lines'}:\n{listing}",
         focus=[],
+    )
+
+
+def _check_seconds(helper: str, seconds: Any) -> None:
+    if isinstance(seconds, (str, bytes)) or not all(
+        isinstance(delay, (int, float)) and not isinstance(delay, bool) for delay in seconds
+    ):
+        raise UsageError(f"{helper} takes a list of seconds such as [1, 5], got {seconds!r}.")
+
+
+def _same_delays(actual: Sequence[float], expected: Sequence[float], tolerance: float) -> bool:
+    return len(actual) == len(expected) and all(
+        abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)
     )
 
 

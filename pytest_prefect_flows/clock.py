@@ -1,24 +1,24 @@
 """Control the time flow code sees (freezegun), and list a schedule's fire times.
 
 `PrefectClock` (the `prefect_clock` fixture) freezes `datetime.now()`, `date.today()`, `time.time()`
-and friends at a chosen instant and moves them only when told (`.tick()`), while the engine and the
-in-process backend keep working. How:
+and friends at a chosen instant and moves them only when told (`.tick()`), for the test's and the
+flows' code, while the engine and the in-process backend keep real time. How:
 
 * freezegun's `ignore=` list holds Prefect and every library under the engine and the API server
   (anyio, asyncio, httpx, uvicorn, SQLAlchemy, ...): their module-level time functions stay real;
-* freezegun's call-stack inspection is narrowed to the direct caller while the clock is frozen, so
-  `time.time()` called by flow code reads frozen time even though Prefect's engine is further up the
-  stack, while `time.monotonic()` called by the engine, anyio or httpx stays real (their timeouts and
-  sleeps keep working);
+* while frozen, `_clock_policy.ClockPolicy` decides per caller: the engine (those modules and the
+  standard library) reads real time from every clock, so state timestamps, log times, timelines and
+  report durations stay real; other code reads frozen wall-clock time; `time.monotonic()` and
+  `time.perf_counter()` are frozen only for flow and task code, so the test's own timing is real;
 * asyncio event loops keep real monotonic time (`real_asyncio=True`);
 * a module imported while time is frozen binds freezegun's `FakeDatetime` where it says
   `from datetime import datetime`, and pydantic cannot build a schema for that class (Prefect imports
   many modules lazily, the API server's on its first request): `FakeDatetime`/`FakeDate` are taught to
   validate as `datetime`/`date`. The `prefect_clock` fixture also starts the backend before yielding.
 
-`datetime.now()` is frozen for every caller, Prefect included: state timestamps read the frozen time
-too, consistently on the client and the in-process server, so durations in a frozen test are ~0.
-Retry waits are not affected (fast retries record them; real waits use monotonic time).
+`skip_sleeps()`: `time.sleep`, `asyncio.sleep` and `anyio.sleep` called by flow and task code advance
+the frozen clock instead of waiting (a poll loop of 10 minutes runs in milliseconds and sees the right
+times); the engine's sleeps stay real. Retry waits are not affected (fast retries record them).
 
 Works without pytest::
 
@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import freezegun
 import freezegun.api
 
+from pytest_prefect_flows._clock_policy import ClockPolicy, SleepSkipper
 from pytest_prefect_flows.exceptions import UsageError
 
 # Modules whose own calls keep real time: the engine, the API server and what they run on.
@@ -86,7 +87,9 @@ class PrefectClock:
         self.ignore = (*ENGINE_MODULES, *ignore)
         self._freezer: Any = None
         self._factory: Any = None
-        self._saved_stack_limit = freezegun.api.call_stack_inspection_limit
+        self._policy = ClockPolicy(self.ignore)
+        self._sleeps: SleepSkipper | None = None
+        self._skipped_earlier: list[float] = []
 
     @property
     def frozen(self) -> bool:
@@ -100,10 +103,27 @@ class PrefectClock:
             return instant
         _teach_pydantic_fake_datetimes()
         self._freezer = freezegun.freeze_time(instant, ignore=list(self.ignore), real_asyncio=True)
-        self._saved_stack_limit = freezegun.api.call_stack_inspection_limit
-        freezegun.api.call_stack_inspection_limit = 1
         self._factory = self._freezer.start()
+        self._policy.install()
         return instant
+
+    def skip_sleeps(self) -> PrefectClock:
+        """Sleeps in flow and task code (`time.sleep`, `asyncio.sleep`, `anyio.sleep`) advance the
+        frozen clock instead of waiting; freezes the clock at the current time if it is not frozen.
+
+        `.skipped` lists the seconds each skipped sleep asked for. Returns the clock.
+        """
+        if self._factory is None:
+            self.freeze(dt.datetime.now(dt.timezone.utc))
+        if self._sleeps is None:
+            self._sleeps = SleepSkipper(self._policy, self.tick)
+            self._sleeps.start()
+        return self
+
+    @property
+    def skipped(self) -> list[float]:
+        """Seconds asked for by each sleep that `skip_sleeps()` skipped, in order."""
+        return self._skipped_earlier + (self._sleeps.skipped if self._sleeps is not None else [])
 
     def tick(self, seconds: float | dt.timedelta = 1.0) -> dt.datetime:
         """Move frozen time forward by `seconds` (or a timedelta); returns the new time, in UTC."""
@@ -125,10 +145,14 @@ class PrefectClock:
 
     def unfreeze(self) -> None:
         """Let time run for real again."""
+        if self._sleeps is not None:
+            self._sleeps.stop()
+            self._skipped_earlier += self._sleeps.skipped
+            self._sleeps = None
         if self._freezer is None:
             return
+        self._policy.uninstall()
         self._freezer.stop()
-        freezegun.api.call_stack_inspection_limit = self._saved_stack_limit
         self._freezer = self._factory = None
 
     def __enter__(self) -> PrefectClock:
@@ -206,11 +230,18 @@ def next_runs(
     if start is not None and not isinstance(start, dt.datetime):
         raise UsageError(f"next_runs(..., start={start!r}) takes a datetime.")
     schedules = _server_schedules(schedule_or_cron, start, timezone)
-    begin = start or dt.datetime.now(dt.timezone.utc)
+    begin = start or _clock_now()
     fire_times: list[dt.datetime] = []
     for schedule in schedules:
         fire_times += [_in_timezone(when, schedule.timezone) for when in _dates(schedule, n, begin)]
     return sorted(fire_times)[:n]
+
+
+def _clock_now() -> dt.datetime:
+    """Now as flow code sees it: the frozen time while a `PrefectClock` is frozen."""
+    if freezegun.api.freeze_factories:
+        return _plain(freezegun.api.get_current_time().replace(tzinfo=dt.timezone.utc))
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _dates(schedule: Any, n: int, start: dt.datetime) -> list[dt.datetime]:
@@ -238,7 +269,7 @@ def _server_schedules(value: Any, start: dt.datetime | None, timezone: str | Non
         interval = value if isinstance(value, dt.timedelta) else dt.timedelta(seconds=value)
         if interval <= dt.timedelta(0):
             raise UsageError(f"next_runs({value!r}, ...): an interval must be positive.")
-        anchor = start or dt.datetime.now(dt.timezone.utc)
+        anchor = start or _clock_now()
         return [
             _validated(
                 server.IntervalSchedule, {"interval": interval, "anchor_date": anchor, "timezone": tz}, value

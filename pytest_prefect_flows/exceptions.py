@@ -85,3 +85,22 @@ class UnknownDeploymentError(UsageError, LookupError):
 
 class UnusedStubError(PrefectFlowsError, AssertionError):
     """A deployment stubbed with `prefect_deployments.stub(...)` was never called (misspelt name?)."""
+
+
+class HookErrorWarning(PrefectFlowsWarning):
+    """A state hook (`on_completion`, `on_failure`, ...) raised; Prefect only logged it."""
+
+
+class HookError(PrefectFlowsError, AssertionError):
+    """A state hook raised (`prefect_hook_errors = fail`, or `assert_no_hook_errors(run)`)."""
+
+
+class NetworkBlockedError(PrefectFlowsError, RuntimeError):
+    """Flow or task code opened a non-loopback connection while `prefect_block_network` is on.
+
+    Not an `OSError`, so HTTP clients pass it through instead of wrapping it as a connection error.
+    """
+
+
+class NetworkWarning(PrefectFlowsWarning):
+    """Flow or task code opened a non-loopback connection (`prefect_block_network` is off)."""

@@ -226,7 +226,17 @@ def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: Non
     # The backend imports its modules on start; started under a frozen clock they would bind fake datetimes.
     request.config.stash[backend_key].ensure_started()
     with PrefectClock() as clock:
+        if request.node.stash[options_key].skip_sleeps:
+            clock.skip_sleeps()
         yield clock
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.prefect(skip_sleeps=True)` needs the clock even if the test did not ask for it."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and "prefect_clock" not in names and _options.wants_skip_sleeps(item):
+            names.append("prefect_clock")
 
 
 @pytest.fixture
@@ -298,20 +308,40 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`."""
+    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`; state hooks
+    that raised are reported per `prefect_hook_errors`."""
     try:
-        return (yield)
+        result = yield
     except BaseException as exc:
+        _check_hook_errors(item, test_failed=True)
         guard = sys.modules.get("pytest_prefect_flows.guard")
         error = guard.timeout_error_for(exc) if guard is not None else None
         if error is None:
             raise
         raise error from exc
+    _check_hook_errors(item, test_failed=False)
+    return result
+
+
+def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
+    __tracebackhide__ = True
+    run_log = item.stash.get(run_log_key, None)
+    if run_log is None:
+        return
+    from pytest_prefect_flows.hooks import check_hook_errors
+
+    warning = check_hook_errors(run_log, str(item.stash[options_key].hook_errors), test_failed=test_failed)
+    if warning is not None:
+        item.warn(warning)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    from pytest_prefect_flows.exceptions import HookError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(HookError):
+        report.longrepr = f"HookError: {call.excinfo.value}"  # the hooks' errors, not our frames
     run_log = item.stash.get(run_log_key, None)
     if report.failed and run_log is not None and call.when in ("call", "setup"):
         from pytest_prefect_flows.runner import format_logs

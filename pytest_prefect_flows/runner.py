@@ -31,6 +31,9 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
             from prefect import tags
 
             stack.enter_context(tags(backend.session_tag))  # type: ignore[union-attr]
+        from pytest_prefect_flows.network import network_guard
+
+        stack.enter_context(network_guard(block=bool(options.block_network), allowed=_backend_hosts(backend)))
         if options.fast_retries:
             from pytest_prefect_flows.faults import fast_retries
 
@@ -42,6 +45,14 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
 
             stack.enter_context(hang_guard(options.timeout, run_log))
         yield run_log
+
+
+def _backend_hosts(backend: IsolatedBackend | RemoteBackend) -> list[str]:
+    """The backend's host, which flow runs reach from inside a run (a `server:` backend may be remote)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(backend.api_url).hostname if backend.kind == "server" else None
+    return [host] if host else []
 
 
 @contextlib.contextmanager

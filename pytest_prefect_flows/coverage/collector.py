@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_prefect_flows.coverage.discovery import Definition, function_key, source_lines
+from pytest_prefect_flows.hooks import hook_errors_in
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -87,6 +88,7 @@ class Collector:
         data = self._run(run, "flow", run.flow, run.flow_name, origin)
         data["task_runs"] = [self._task_run(task_run, origin) for task_run in run.task_runs]
         data["subflows"] = [self._flow_run(subflow, origin) for subflow in run.subflows]
+        data["hook_errors"] = [failure.to_data() for failure in hook_errors_in(run.logs)]
         return data
 
     def _task_run(self, run: TaskRunRecord, origin: dt.datetime | None) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pytest_prefect_flows.coverage.report import hook_errors
+
 STATE_COLOURS = {
     "Completed": "#2f9e5b",
     "Cached": "#3b7dd8",
@@ -85,6 +87,7 @@ def render_html(report: dict[str, Any]) -> str:
         _cards(report),
         _gates(report),
         _problems(report),
+        _hook_errors(report),
         "<h2>Flows and tasks</h2>",
         _table(report),
         "<h2>Runs per test</h2>",
@@ -152,6 +155,22 @@ def _problems(report: dict[str, Any]) -> str:
         for problem in check["problems"]
     )
     return f'<h2 class="fail">Import check failed</h2><ul class="problems">{items}</ul>'
+
+
+def _hook_errors(report: dict[str, Any]) -> str:
+    errors = hook_errors(report)
+    if not errors:
+        return ""
+    items = "".join(
+        f"<li>{escape(nodeid)}: hook <b>{escape(error['hook'])}</b> of {escape(error['kind'])} run "
+        f"{escape(error['run'])} raised {escape(error['error'])}</li>"
+        for nodeid, error in errors
+    )
+    return (
+        f'<h2 class="fail">State hooks that raised ({len(errors)})</h2>'
+        "<p>Prefect logged these and kept the runs' states.</p>"
+        f'<ul class="problems">{items}</ul>'
+    )
 
 
 def _table(report: dict[str, Any]) -> str:

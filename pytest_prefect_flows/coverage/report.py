@@ -166,6 +166,8 @@ def render_term(
         only_failed = [item for item in ours if _only_failed(item)]
         _write_list("never run", never_run, write)
         _write_list("only failed", only_failed, write)
+    for line in hook_error_lines(report):
+        write(line)
     for gate in report["gates"]:
         write(gate_line(gate))
 
@@ -230,6 +232,25 @@ def _aligned(rows: list[tuple[str, str, str, str]]) -> list[str]:
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
         for row in rows
+    ]
+
+
+def hook_error_lines(report: dict[str, Any]) -> list[str]:
+    """`HOOK ERROR <test>: hook ... of flow run ... raised ...`, one line per state hook that raised."""
+    return [
+        f"HOOK ERROR {nodeid}: hook {error['hook']!r} of {error['kind']} run {error['run']!r} "
+        f"raised {error['error']}"
+        for nodeid, error in hook_errors(report)
+    ]
+
+
+def hook_errors(report: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """(test node id, hook error) for every state hook that raised in the session's runs."""
+    return [
+        (test["nodeid"], error)
+        for test in report["tests"]
+        for run in iter_runs(test["flow_runs"])
+        for error in run.get("hook_errors", [])
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -25,11 +27,37 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
         @flow
         def nightly_load():
             pass
+
+        class Job:
+            def __init__(self, ready_after_polls):
+                self.polls = 0
+                self.ready_after_polls = ready_after_polls
+
+            def ready(self):
+                self.polls += 1
+                return self.polls >= self.ready_after_polls
+
+        @task(log_prints=True)
+        def wait_until_ready(job, every=30, give_up_after=600):
+            import time
+            seen = []
+            deadline = time.monotonic() + give_up_after
+            while time.monotonic() < deadline:
+                seen.append(dt.datetime.now(dt.timezone.utc))
+                if job.ready():
+                    return seen
+                time.sleep(every)
+            raise TimeoutError(f"not ready after {give_up_after} s ({len(seen)} polls)")
+
+        @flow
+        def poll(job):
+            return wait_until_ready(job)
         """
     )
     pytester.makepyfile(
         """
         import datetime as dt
+        import pytest
         from freshness import check_freshness, nightly_load
         from pytest_prefect_flows import next_runs
 
@@ -52,6 +80,38 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
             assert next_runs("0 2 * * *", 3) == expected
             assert next_runs(nightly_load.to_deployment("nightly", cron="0 2 * * *"), 3) == expected
 
+        @pytest.mark.prefect(skip_sleeps=True)
+        def test_4_poll_every_30s_for_10_minutes(run_flow):
+            import time
+            from freshness import Job, poll
+
+            wall = time.perf_counter()
+            ready = run_flow(poll, Job(ready_after_polls=5))
+            never = run_flow(poll, Job(ready_after_polls=10**6))
+            wall = time.perf_counter() - wall
+
+            start = ready.result()[0]
+            assert ready.result() == [start + dt.timedelta(seconds=30 * k) for k in range(5)]
+            never_seen = never.task("wait_until_ready").exception
+            assert isinstance(never_seen, TimeoutError)
+            assert str(never_seen) == "not ready after 600 s (20 polls)"
+            assert wall < 30, wall  # a sanity bound: 14 minutes of sleeps were skipped
+            print(f"WALL {wall:.3f}s")
+
+        def test_5_engine_time_stays_real_while_frozen(run_flow, prefect_clock):
+            import time
+            from freezegun.api import real_datetime
+
+            prefect_clock.freeze("2001-01-01T00:00:00Z")
+            before = time.perf_counter()
+            run = run_flow(check_freshness, LOADED)
+            assert time.perf_counter() > before
+            real_now = real_datetime.now(dt.timezone.utc)
+            assert abs(run.history[-1].timestamp - real_now) < dt.timedelta(minutes=1)
+            assert run.duration > 0
+            assert abs(run.logs[0].created - real_now.timestamp()) < 60
+            assert dt.datetime.now(dt.timezone.utc).year == 2001
+
         def test_3_time_is_real_again():
             from freezegun.api import real_datetime
 
@@ -60,5 +120,16 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
             assert abs(drift) < dt.timedelta(seconds=5)
         """
     )
-    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
-    result.assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess(
+        "-q", "-s", "-p", "no:randomly", "--prefect-report=json:report.json"
+    )
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*WALL *s*"])
+    report = json.loads((pytester.path / "report.json").read_text())
+    [frozen_test] = [
+        test
+        for test in report["tests"]
+        if test["nodeid"].endswith("test_5_engine_time_stays_real_while_frozen")
+    ]
+    [attempt] = frozen_test["flow_runs"][0]["attempts"]
+    assert attempt["end"] > attempt["start"], "report durations are real under a frozen clock"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
+from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
 import freezegun.api
 import pytest
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.schedules import Cron
 
@@ -19,6 +21,8 @@ from pytest_prefect_flows.clock import PrefectClock, next_runs
 
 UTC = dt.timezone.utc
 NEW_YEAR_2AM = dt.datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+FROZEN_2001 = dt.datetime(2001, 1, 1, tzinfo=UTC).timestamp()
+REAL_ASYNCIO_SLEEP, REAL_ANYIO_SLEEP = asyncio.sleep, anyio.sleep
 
 
 @task
@@ -47,6 +51,29 @@ def retrying_stamp() -> dt.datetime:
 @flow
 def nightly() -> None:
     pass
+
+
+@task
+def sleep_in_a_task(seconds: float) -> dt.datetime:
+    sleep(seconds)  # imported by name: `from time import sleep`
+    return dt.datetime.now(UTC)
+
+
+async def _async_sleeps() -> dt.datetime:
+    await asyncio.sleep(300)
+    await anyio.sleep(300)
+    return dt.datetime.now(UTC)
+
+
+@flow
+def sleepy_flow() -> list[dt.datetime]:
+    seen = [dt.datetime.now(UTC)]
+    time.sleep(600)
+    seen.append(dt.datetime.now(UTC))
+    seen.append(anyio.run(_async_sleeps) - dt.timedelta(seconds=300))
+    seen.append(dt.datetime.now(UTC))
+    seen.append(sleep_in_a_task(120))
+    return seen
 
 
 @pytest.fixture
@@ -98,7 +125,75 @@ def test_engine_sleeps_and_timeouts_stay_real(clock: PrefectClock) -> None:
     anyio.run(_sleep_under_a_timeout)
 
     assert 0.05 <= freezegun.api.real_monotonic() - started < 5
-    assert time.monotonic() == NEW_YEAR_2AM.timestamp(), "this test module's own clock is frozen"
+    assert abs(time.monotonic() - freezegun.api.real_monotonic()) < 1, "the test's own timing is real"
+    assert abs(time.perf_counter() - freezegun.api.real_perf_counter()) < 1
+
+
+@task
+def timed_step() -> tuple[float, float]:
+    get_run_logger().info("step ran")
+    return time.monotonic(), time.perf_counter()
+
+
+@flow
+def timed_flow() -> tuple[float, float]:
+    return timed_step()
+
+
+def test_records_logs_and_timelines_stay_real_under_a_frozen_clock(
+    run_flow: RunFlow, clock: PrefectClock
+) -> None:
+    clock.freeze("2001-01-01T00:00:00Z")
+    before = time.perf_counter()
+
+    run = run_flow(timed_flow)
+
+    real_now = freezegun.api.real_datetime.now(UTC)
+    assert time.perf_counter() > before, "the test's perf_counter is real"
+    assert run.result() == (FROZEN_2001, FROZEN_2001), "flow code's monotonic clocks are frozen"
+    assert all(abs(real_now - entry.timestamp) < dt.timedelta(minutes=1) for entry in run.history)
+    assert (run.duration or 0) > 0
+    step = run.task("timed_step")
+    assert (step.duration or 0) > 0
+    assert abs(step.logs[0].created - real_now.timestamp()) < 60, "log times are real"
+    assert "+0.000s  0.000s" not in run.timeline()
+
+
+def test_skip_sleeps_advances_the_clock_for_flow_code(run_flow: RunFlow, clock: PrefectClock) -> None:
+    clock.freeze("2026-01-01T02:00:00Z")
+    clock.skip_sleeps()
+    started = freezegun.api.real_monotonic()
+
+    run = run_flow(sleepy_flow)
+
+    assert run.state_name == "Completed"
+    assert run.result() == [
+        NEW_YEAR_2AM + dt.timedelta(seconds=seconds) for seconds in (0, 600, 900, 1200, 1320)
+    ]
+    assert clock.skipped == [600, 300, 300, 120]
+    assert clock.now() == NEW_YEAR_2AM + dt.timedelta(seconds=1320)
+    assert freezegun.api.real_monotonic() - started < 30, "sanity bound: nothing slept for real"
+
+
+def test_skip_sleeps_leaves_sleeps_outside_runs_alone(clock: PrefectClock) -> None:
+    clock.skip_sleeps()
+    frozen_at = clock.now()
+
+    time.sleep(0.01)
+
+    assert clock.skipped == []
+    assert clock.now() == frozen_at
+    assert clock.frozen
+
+
+def test_sleeps_are_real_again_after_the_block() -> None:
+    real_sleep = time.sleep
+    with PrefectClock() as clock:
+        clock.skip_sleeps()
+        assert time.sleep is not real_sleep
+    assert time.sleep is real_sleep
+    assert asyncio.sleep is REAL_ASYNCIO_SLEEP
+    assert anyio.sleep is REAL_ANYIO_SLEEP
 
 
 def test_freeze_again_moves_to_the_new_time(clock: PrefectClock) -> None:

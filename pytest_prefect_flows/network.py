@@ -1,0 +1,150 @@
+"""Network guard: flow and task code that opens a non-loopback connection.
+
+A flow test that forgot `prefect_http` reaches the real internet (DNS lookups first, once per
+attempt across retries). `network_guard(block=...)` watches the two doors every client goes
+through, `socket.getaddrinfo` (name lookups) and `socket.socket.connect`/`connect_ex` of TCP
+sockets (a UDP "connect" sends nothing), and acts only for code running inside a flow or task run
+(the test's own code and the engine outside runs are not concerned):
+
+* loopback hosts (`localhost`, `127.0.0.0/8`, `::1`), Unix sockets and `allowed` hosts (a
+  `server:` backend's) pass;
+* with `block=False` (the default of `prefect_block_network`) the connection goes ahead and a
+  `NetworkWarning` naming each host is issued when the block ends;
+* with `block=True` the lookup or connection raises `NetworkBlockedError` naming the host and
+  pointing to `prefect_http`, before any packet leaves the machine.
+
+`prefect_http` (respx) answers mocked requests before any socket is opened: they never get here.
+
+Works without pytest::
+
+    with network_guard(block=True):
+        my_flow()   # a task calling https://api.example.com fails with NetworkBlockedError
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from pytest_prefect_flows._context import current_run_name, in_flow_or_task_run
+from pytest_prefect_flows.exceptions import NetworkBlockedError, NetworkWarning
+
+_INHERITED = object()  # `socket.socket.connect` is inherited from `_socket.socket`: delete, not set
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+HINT = (
+    "Mock it with the prefect_http fixture (a respx router: "
+    'prefect_http.get("https://api.example.com/...").respond(json=...)), or fake the client.'
+)
+
+
+def is_loopback(host: Any) -> bool:
+    """Whether `host` (a name or an address, str or bytes) stays on this machine."""
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    name = host.strip("[]").split("%", 1)[0].lower()
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class NetworkGuard:
+    """Watches lookups and connections made by flow and task code while active."""
+
+    def __init__(self, *, block: bool, allowed: Iterable[str] = ()) -> None:
+        self.block = block
+        self.allowed = {host.lower() for host in allowed}
+        self.attempts: list[tuple[str, str]] = []  # (host:port, where) in order, each host once
+        self._lock = threading.Lock()
+        self._restore: list[tuple[Any, str, Any]] = []
+
+    def start(self) -> None:
+        self._patch(socket, "getaddrinfo", self._wrap_getaddrinfo)
+        self._patch(socket.socket, "connect", self._wrap_connect)
+        self._patch(socket.socket, "connect_ex", self._wrap_connect)
+
+    def stop(self) -> None:
+        for owner, name, original in reversed(self._restore):
+            if original is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+        self._restore.clear()
+
+    def _patch(self, owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+        original = getattr(owner, name)
+        self._restore.append((owner, name, vars(owner).get(name, _INHERITED)))
+        setattr(owner, name, wrap(original))
+
+    def check(self, host: Any, port: Any) -> None:
+        """Let a lookup or connection to `host` go ahead, record it, or refuse it."""
+        __tracebackhide__ = True
+        if host is None or is_loopback(host) or not in_flow_or_task_run():
+            return
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.lower() in self.allowed:
+            return
+        target = f"{name}:{port}" if port not in (None, 0, "") else name
+        where = current_run_name() or "a flow run"
+        with self._lock:
+            if all(name != seen.rsplit(":", 1)[0] for seen, _ in self.attempts):
+                self.attempts.append((target, where))
+        if self.block:
+            raise NetworkBlockedError(
+                f"{where} tried to connect to {target}: pytest-prefect-flows refuses non-loopback "
+                f"connections from flow and task code (prefect_block_network = true). {HINT}"
+            )
+
+    def _wrap_getaddrinfo(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            self.check(host, port)
+            return original(host, port, *args, **kwargs)
+
+        return getaddrinfo
+
+    def _wrap_connect(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def connect(sock: socket.socket, address: Any) -> Any:
+            # Only TCP: connecting a UDP socket sends nothing (Dask and others use it to find the
+            # machine's own address, "connecting" to 8.8.8.8).
+            if (
+                sock.family in (socket.AF_INET, socket.AF_INET6)
+                and sock.type == socket.SOCK_STREAM
+                and isinstance(address, tuple)
+            ):
+                self.check(address[0], address[1])
+            return original(sock, address)
+
+        return connect
+
+    def warning(self) -> NetworkWarning | None:
+        """What to tell the test when it did not block: each host flow code reached, once."""
+        if self.block or not self.attempts:
+            return None
+        listing = "\n".join(f"  {target} (from {where})" for target, where in self.attempts)
+        return NetworkWarning(
+            f"Flow or task code connected to {len(self.attempts)} non-loopback host(s):\n{listing}\n"
+            f"{HINT} Set prefect_block_network = true (or --prefect-block-network) to refuse them."
+        )
+
+
+@contextlib.contextmanager
+def network_guard(*, block: bool, allowed: Iterable[str] = ()) -> Iterator[NetworkGuard]:
+    """Watch (warn about) or refuse non-loopback connections from flow and task code in the block."""
+    guard = NetworkGuard(block=block, allowed=allowed)
+    guard.start()
+    try:
+        yield guard
+    finally:
+        guard.stop()
+    warning = guard.warning()
+    if warning is not None:
+        warnings.warn(warning, stacklevel=3)
