@@ -78,6 +78,10 @@ class PrefectHTTPRouter(respx.MockRouter):
             self.unmatched.append(request)
             raise
 
+    def skip_assert_all_called(self) -> None:
+        """Leave without checking that every route was called (the test failed for another reason)."""
+        self._assert_all_called = False
+
     def assert_all_called(self) -> None:
         uncalled = [route for route in self.routes if not route.called]
         if uncalled:

@@ -27,6 +27,7 @@ pytest.register_assert_rewrite("pytest_prefect_flows.assertions")
 backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
+test_raised_key = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -156,6 +157,8 @@ def fail_task(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -
     options = request.node.stash[options_key]
     with FaultInjector(check_unused=options.check_unused_faults) as injector:
         yield injector
+        if _test_raised(request):
+            injector.check_unused = False
 
 
 @pytest.fixture
@@ -188,6 +191,13 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
     options = request.node.stash[options_key]
     with mock_http(assert_all_called=options.assert_all_called) as router:
         yield router
+        if _test_raised(request):
+            router.skip_assert_all_called()
+
+
+def _test_raised(request: pytest.FixtureRequest) -> bool:
+    """The test already failed (or was skipped): end-of-test checks would report a second problem."""
+    return request.node.stash.get(test_raised_key, False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -206,6 +216,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if call.when in ("setup", "call") and call.excinfo is not None:
+        item.stash[test_raised_key] = True
     run_log = item.stash.get(run_log_key, None)
     if report.failed and run_log is not None and call.when in ("call", "setup"):
         from pytest_prefect_flows.runner import format_logs

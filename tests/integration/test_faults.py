@@ -72,10 +72,15 @@ def test_unused_fault_errors_with_names_and_can_be_turned_off(pytester: pytest.P
         def test_opted_out(fail_task):
             fail_task("never_runs")
             pipeline()
+
+        def test_failed_for_its_own_reason(fail_task):
+            fail_task("never_runs")
+            assert pipeline() == 4, "the test's own failure"
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=2, errors=1, failed=1)
+    result.stdout.no_fnmatch_line("*ERROR at teardown of test_failed_for_its_own_reason*")
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_misspelt*",

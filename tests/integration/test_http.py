@@ -72,10 +72,16 @@ def test_uncalled_routes_are_named(pytester: pytest.Pytester) -> None:
             prefect_http.get("https://api.example.test/orders").respond(200, json=[])
             prefect_http.post("https://api.example.test/audit").respond(201)
             run_flow(orders_pipeline)
+
+        def test_failed_for_its_own_reason(run_flow, prefect_http):
+            prefect_http.get("https://api.example.test/orders").respond(200, json=[])
+            prefect_http.post("https://api.example.test/audit").respond(201)
+            assert run_flow(orders_pipeline).result() == [{"id": 1}], "the test's own failure"
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=2, errors=1, failed=1)
+    result.stdout.no_fnmatch_line("*ERROR at teardown of test_failed_for_its_own_reason*")
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_one_route_unused*",
