@@ -50,6 +50,10 @@ class PrefectHTTPRouter(respx.MockRouter):
         self.unmatched: list[httpx.Request] = []
         self._backend_route = respx.Route()
 
+    def __enter__(self) -> PrefectHTTPRouter:
+        super().__enter__()
+        return self
+
     def start(self) -> None:
         self.backend_origin = _backend_origin()
         super().start()

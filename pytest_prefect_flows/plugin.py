@@ -197,7 +197,8 @@ def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
 
 def _test_raised(request: pytest.FixtureRequest) -> bool:
     """The test already failed (or was skipped): end-of-test checks would report a second problem."""
-    return request.node.stash.get(test_raised_key, False)
+    raised: bool = request.node.stash.get(test_raised_key, False)
+    return raised
 
 
 @pytest.hookimpl(wrapper=True)
