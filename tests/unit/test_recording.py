@@ -39,6 +39,21 @@ def child(x: int) -> int:
     return square(x)
 
 
+@task
+def cube(x: int) -> int:
+    return x**3
+
+
+@flow
+def child_cubes(x: int) -> int:
+    return cube(x)
+
+
+@flow
+def nested() -> int:
+    return square(2) + child_cubes(3)
+
+
 @flow
 def fan_out() -> list[int]:
     mapped = square.map([1, 2, 3])
@@ -351,10 +366,11 @@ def test_task_not_run_rejects_a_name_the_flow_module_does_not_define(run_flow: R
 def test_task_helpers_find_task_runs_in_subflows(run_flow: RunFlow) -> None:
     from pytest_prefect_flows import assert_task_states
 
-    run = run_flow(fan_out)
-    inner = run.subflows[0].task("square")
-    assert_task_states(run, inner, ["Pending", "Running", "Completed"])
-    assert inner in run.tasks("square")
+    run = run_flow(nested)
+    assert [task_run.task_name for task_run in run.task_runs] == ["square"]  # cube ran in the subflow only
+    assert_task_states(run, "cube", ["Pending", "Running", "Completed"])
+    assert_task_states(run, cube, ["Pending", "Running", "Completed"])
+    assert run.task("cube") is run.subflows[0].task("cube")
 
 
 def test_logged_level_means_exactly_that_level(run_flow: RunFlow) -> None:
