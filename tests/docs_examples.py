@@ -7,10 +7,11 @@ the reference suite in `example_flows/`):
 
 - a block whose first line is `# some/package/module.py` (not a `test_*.py`) becomes that module,
   importable by the blocks after it;
-- a block that defines tests or fixtures, or uses no name that is still undefined, runs at module
+- a block that defines tests or fixtures, or holds only imports and definitions, runs at module
   level, as it would in a test file;
-- any other block is the body of a test named after its line (`test_line_42`); the names it uses
-  that nothing defines are its fixtures (`run_flow`, `fail_task`, `data_dir`, ...).
+- any other block is the body of a test named after its line (`test_line_42`), so that nothing
+  runs at collection; the names it uses that nothing defines are its fixtures (`run_flow`,
+  `fail_task`, `data_dir`, ...).
 
 A block right after a `<!-- not-run -->` line is a fragment for reading only (kept rare).
 Tracebacks point at the Markdown lines.
@@ -31,7 +32,9 @@ import pytest
 from _pytest.fixtures import getfixturemarker  # a fixture imported from the prelude is a fixture
 
 NOT_RUN = "<!-- not-run -->"
-_FENCE = re.compile(r"^(?P<marker><!-- not-run -->\n)?```python\n(?P<code>.*?)^```$", re.S | re.M)
+_FENCE = re.compile(
+    r"^(?P<marker> *<!-- not-run -->\n)?(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```$", re.S | re.M
+)
 _MODULE_FILE = re.compile(r"#\s*(?P<path>[\w/]+)\.py\s*$")
 
 
@@ -45,7 +48,11 @@ class Block:
 def python_blocks(text: str) -> list[Block]:
     """Every ```python block of a Markdown text, with the line its code starts on."""
     return [
-        Block(text.count("\n", 0, match.start("code")) + 1, match.group("code"), not match.group("marker"))
+        Block(
+            text.count("\n", 0, match.start("code")) + 1,
+            textwrap.dedent(match.group("code")),
+            not match.group("marker"),
+        )
         for match in _FENCE.finditer(text)
     ]
 
@@ -79,11 +86,12 @@ def _run_block(block: Block, module: types.ModuleType, path: Path) -> None:
         return
     defined = {name for name, value in vars(module).items() if getfixturemarker(value) is None}
     fixtures = sorted(_free_names(tree) - defined - set(dir(builtins)))
-    if fixtures and not _defines_tests(tree):
+    if not _defines_tests(tree) and not _only_definitions(tree):
         body = textwrap.indent(block.code, "    ") or "    pass\n"
         tree = ast.parse(f"def test_line_{block.line}({', '.join(fixtures)}):\n{body}")
         ast.increment_lineno(tree, block.line - 2)
     else:
+        _refuse_redefined_tests(tree, module, path, block.line)
         ast.increment_lineno(tree, block.line - 1)
     exec(compile(tree, str(path), "exec"), module.__dict__)
 
@@ -111,6 +119,24 @@ def _defines_tests(tree: ast.Module) -> bool:
     )
 
 
+def _refuse_redefined_tests(tree: ast.Module, module: types.ModuleType, path: Path, line: int) -> None:
+    for node in tree.body:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name.startswith("test_")
+            and node.name in vars(module)
+        ):
+            raise pytest.UsageError(
+                f"{path}:{line + node.lineno - 1}: {node.name} is defined twice on this page, so only "
+                "the last would run; give each example test its own name."
+            )
+
+
+def _only_definitions(tree: ast.Module) -> bool:
+    definitions = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return all(isinstance(node, definitions) for node in tree.body)
+
+
 def _is_fixture(decorator: ast.expr) -> bool:
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
     return isinstance(target, ast.Attribute) and target.attr == "fixture"
@@ -126,6 +152,8 @@ def _free_names(tree: ast.Module) -> set[str]:
             bound.add(node.name)
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
     return loaded - bound

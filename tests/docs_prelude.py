@@ -1,3 +1,4 @@
+# ruff: noqa: F401  (names re-exported to the docs pages)
 """What the docs' code blocks take from the reference suite without importing it themselves.
 
 Every page of the docs is written against `example_flows/` and its tests: the flows, the sample
@@ -6,8 +7,8 @@ data and the fixtures below. `tests/docs_examples.py` starts each page's module 
 """
 
 import datetime as dt
-import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from example_flows.config import configured_connection
 from example_flows.dask_flow import on_dask, sum_of_squares
 from example_flows.deployments import nightly_etl
 from example_flows.etl import etl_pipeline, load_records, read_orders
-from example_flows.files import aggregate, process_files, summarize_file
+from example_flows.files import aggregate, list_files, process_files, summarize_file
 from example_flows.freshness import refresh_if_stale
 from example_flows.http_extract import http_extract, is_transient
 from example_flows.monitored import daily_report
@@ -32,5 +33,3 @@ from example_flows.tests.test_files import csv_dir
 from example_flows.tests.test_freshness import state_path
 from example_flows.tests.test_http_extract import API, PAGE_1, PAGE_2
 from pytest_prefect_flows import *  # noqa: F403  (every helper the docs name)
-
-ALL_SOURCES = list(SOURCES)
