@@ -97,7 +97,7 @@ def test_engine_sleeps_and_timeouts_stay_real(clock: PrefectClock) -> None:
 
     anyio.run(_sleep_under_a_timeout)
 
-    assert 0.05 <= freezegun.api.real_monotonic() - started < 5
+    assert freezegun.api.real_monotonic() - started >= 0.05, "the engine's sleep really waited"
     assert time.monotonic() == NEW_YEAR_2AM.timestamp(), "this test module's own clock is frozen"
 
 
