@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.assertion.rewrite import rewrite_asserts
 from _pytest.fixtures import getfixturemarker  # a fixture imported from the prelude is a fixture
 
 NOT_RUN = "<!-- not-run -->"
@@ -93,6 +94,12 @@ def _run_block(block: Block, module: types.ModuleType, path: Path) -> None:
     else:
         _refuse_redefined_tests(tree, module, path, block.line)
         ast.increment_lineno(tree, block.line - 1)
+    _compile_and_run(tree, module, path)
+
+
+def _compile_and_run(tree: ast.Module, module: types.ModuleType, path: Path) -> None:
+    """With pytest's assertion rewriting, so a failing `assert` in the docs shows its values."""
+    rewrite_asserts(tree, ast.unparse(tree).encode(), str(path))
     exec(compile(tree, str(path), "exec"), module.__dict__)
 
 
@@ -106,7 +113,7 @@ def _define_module(name: str, tree: ast.Module, path: Path, line: int) -> None:
     module.__file__ = str(path)
     sys.modules[name] = module
     ast.increment_lineno(tree, line - 1)
-    exec(compile(tree, str(path), "exec"), module.__dict__)
+    _compile_and_run(tree, module, path)
     if len(parts) > 1:
         setattr(sys.modules[".".join(parts[:-1])], parts[-1], module)
 

@@ -1,10 +1,11 @@
-# ruff: noqa: F401  (names re-exported to the docs pages)
 """What the docs' code blocks take from the reference suite without importing it themselves.
 
 Every page of the docs is written against `example_flows/` and its tests: the flows, the sample
 data and the fixtures below. `tests/docs_examples.py` starts each page's module with
 `from tests.docs_prelude import *`.
 """
+
+# ruff: noqa: F401  (names re-exported to the docs pages)
 
 import datetime as dt
 from pathlib import Path
