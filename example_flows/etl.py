@@ -4,8 +4,8 @@ Each source is a JSON file `<data_dir>/<source>.json` holding a list of order ob
 upsert keyed by `(source, order_id)`, so running the flow twice leaves the same rows.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Prefect 3.4 cannot validate flow parameters whose
+# annotations are strings naming imported classes (`Path`); see docs/supported-versions.md.
 import json
 import sqlite3
 from contextlib import closing

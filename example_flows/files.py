@@ -4,8 +4,8 @@ Each file has a header row with an `amount` column. The number of task runs is o
 time: `.map()` creates one per file found.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Prefect 3.4 cannot validate flow parameters whose
+# annotations are strings naming imported classes (`Path`); see docs/supported-versions.md.
 import csv
 from pathlib import Path
 from typing import Any

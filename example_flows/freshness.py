@@ -5,8 +5,8 @@ flow returns a `Completed` state whose message says why nothing was done, so the
 tell a skipped run from a refresh.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Prefect 3.4 cannot validate flow parameters whose
+# annotations are strings naming imported classes (`Path`); see docs/supported-versions.md.
 import datetime as dt
 import json
 from pathlib import Path

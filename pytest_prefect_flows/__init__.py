@@ -28,13 +28,14 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
-    from pytest_prefect_flows.coverage.gates import check_imports
+    from pytest_prefect_flows.coverage.import_check import check_imports
     from pytest_prefect_flows.exceptions import (
         BackendError,
         FlowRunTimeoutError,
         IdempotencyError,
         InjectedCrash,
         InjectedFault,
+        MissingExtraError,
         PrefectFlowsError,
         PrefectFlowsWarning,
         UnknownBlockError,
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
+    from pytest_prefect_flows.snapshots.structure import FlowStructure, TaskStructure, flow_structure
+    from pytest_prefect_flows.snapshots.tree import render_run, run_tree
     from pytest_prefect_flows.strategies import FailurePlan, PlannedFault, failure_plans, records
 
 _EXPORTS: dict[str, str] = {
@@ -77,7 +81,7 @@ _EXPORTS: dict[str, str] = {
     "assert_task_states": "assertions",
     "Discovery": "coverage.discovery",
     "discover": "coverage.discovery",
-    "check_imports": "coverage.gates",
+    "check_imports": "coverage.import_check",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",
@@ -109,6 +113,13 @@ _EXPORTS: dict[str, str] = {
     "RunLog": "recording",
     "TaskRunRecord": "recording",
     "record_runs": "recording",
+    "MissingExtraError": "exceptions",
+    "PrefectRunSnapshot": "snapshots.extension",
+    "FlowStructure": "snapshots.structure",
+    "TaskStructure": "snapshots.structure",
+    "flow_structure": "snapshots.structure",
+    "render_run": "snapshots.tree",
+    "run_tree": "snapshots.tree",
     "LogView": "runner",
     "RunFlow": "runner",
 }

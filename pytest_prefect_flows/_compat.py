@@ -7,6 +7,8 @@ this file alone (checked by `nox -s "tests(prefect='3.X')"`, see docs/supported-
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,3 +35,75 @@ def settings_without_flow_heartbeat() -> Settings:
     if heartbeat is None:
         return Settings()
     return Settings().copy_with_update(updates={heartbeat: None})
+
+
+@contextlib.contextmanager
+def events_client_override(client_type: Any, **client_kwargs: Any) -> Iterator[None]:
+    """Make the engine's events worker use `client_type` (e.g. `NullEventsClient`) meanwhile.
+
+    Prefect 3.6+: `EventsWorker.set_client_override`. Prefect 3.4 and 3.5 choose the client from
+    the settings alone: `EventsWorker.instance()` is wrapped to ask for `client_type`. The wrapper can
+    go when 3.5 leaves the supported range.
+    """
+    from prefect.events.worker import EventsWorker
+
+    if hasattr(EventsWorker, "set_client_override"):
+        EventsWorker.set_client_override(client_type, **client_kwargs)
+        try:
+            yield
+        finally:
+            EventsWorker.set_client_override(None)
+        return
+    if client_kwargs:
+        raise NotImplementedError("client options need Prefect 3.6+ (EventsWorker.set_client_override)")
+    original = EventsWorker.__dict__["instance"]
+
+    def instance(cls: Any, client_type_: Any = None) -> Any:
+        return original.__func__(cls, client_type_ or client_type)
+
+    EventsWorker.instance = classmethod(instance)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        EventsWorker.instance = original  # type: ignore[method-assign]
+
+
+def server_dependency_problem() -> str | None:
+    """Why Prefect's server cannot serve Prefect's client in this environment, or None.
+
+    Prefect 3.4 and 3.5: the client posts JSON bodies without a content type (`content=...`), and
+    FastAPI 0.132+ rejects such bodies (strict content types), so the server answers 422 to every
+    task run it is sent. Prefect 3.6 sends `json=`. This check can go when 3.5 leaves the range.
+    """
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    prefect, fastapi = Version(version("prefect")), Version(version("fastapi"))
+    if prefect < Version("3.6") and fastapi >= Version("0.132"):
+        return (
+            f"prefect {prefect} cannot talk to its own server with fastapi {fastapi}: its client sends "
+            "JSON without a content type, which FastAPI 0.132 and later reject (HTTP 422). Install "
+            "`fastapi<0.132` beside prefect 3.4 or 3.5, or upgrade prefect to 3.6 or later."
+        )
+    return None
+
+
+DEFAULT_STORAGE_LOOKUPS = (
+    "_read_server_default_result_storage_block_id",
+    "_aread_server_default_result_storage_block_id",
+)
+
+
+def server_default_storage_lookups() -> tuple[Any, tuple[str, str]] | None:
+    """Prefect's module and names of its sync/async "server default result storage" lookups.
+
+    Prefect 3.7+ asks the API for the server's default result storage twice per flow run; the
+    isolated backend answers from a cache (`harness._cached_default_storage_lookup`). Prefect 3.4
+    to 3.6 have no such lookup: None, and nothing is cached.
+    """
+    import prefect.results as results
+
+    if not all(hasattr(results, name) for name in DEFAULT_STORAGE_LOOKUPS):
+        return None
+    return results, DEFAULT_STORAGE_LOOKUPS

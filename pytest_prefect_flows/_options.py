@@ -52,10 +52,11 @@ def _backend(value: str) -> str:
 
 def _report(value: str) -> str:
     kind, _, path = value.partition(":")
-    if (kind == "term" and not path) or (kind in ("json", "html") and path):
+    if (kind in ("term", "term-full") and not path) or (kind in ("json", "html") and path):
         return value
     raise pytest.UsageError(
-        f"--prefect-report={value!r} is not a report; use `term`, `json:<path>` or `html:<path>`."
+        f"--prefect-report={value!r} is not a report; "
+        "use `term`, `term-full`, `json:<path>` or `html:<path>`."
     )
 
 
@@ -99,7 +100,14 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "linelist",
         ["term"],
         _report,
-        "flow coverage report: term | json:<path> | html:<path> (repeatable)",
+        "flow coverage report: term (fits a screen) | term-full (every flow and task) | json:<path> | "
+        "html:<path> (repeatable)",
+    ),
+    "prefect_cov_count_direct": (
+        "bool",
+        True,
+        _bool,
+        "count a task whose function ran only directly (e.g. task.fn(...)) as exercised",
     ),
     "prefect_fast_retries": ("bool", True, _bool, "record retry delays instead of sleeping them"),
     "prefect_timeout": (
@@ -135,6 +143,18 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="import every module under prefect_flow_paths, build each flow's schema and "
         "deployment; fail on errors",
+    )
+    group.addoption(
+        "--prefect-record",
+        metavar="PATH",
+        default=None,
+        help="write every test's flow-run trees (states, attempts, tasks) to PATH, a JSON baseline",
+    )
+    group.addoption(
+        "--prefect-compare",
+        metavar="PATH",
+        default=None,
+        help="fail the tests whose flow runs differ from the baseline at PATH (see --prefect-record)",
     )
 
 

@@ -283,12 +283,16 @@ class _Store:
 
     def _install(self) -> None:
         for owner, name, replacement in _REPLACEMENTS:
-            self._restore.append((owner, name, owner.__dict__[name]))
+            # `Block.asave` is new in Prefect 3.6: where it is missing the fake adds it meanwhile.
+            self._restore.append((owner, name, owner.__dict__.get(name, _MISSING)))
             setattr(owner, name, replacement)
 
     def _uninstall(self) -> None:
         for owner, name, original in reversed(self._restore):
-            setattr(owner, name, original)
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
         self._restore.clear()
 
     @property

@@ -26,6 +26,10 @@ class UnknownBlockError(UsageError, LookupError):
     """A block, secret or variable name was loaded that no test registered."""
 
 
+class MissingExtraError(UsageError, ImportError):
+    """A feature needs an optional dependency that is not installed (or its plugin is disabled)."""
+
+
 class FlowRunTimeoutError(PrefectFlowsError, TimeoutError):
     """A flow run exceeded the hang guard's timeout."""
 

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows._compat import prefect_version
+from pytest_prefect_flows._compat import prefect_version, server_dependency_problem
 from pytest_prefect_flows.exceptions import BackendError, UsageError
 
 if TYPE_CHECKING:
@@ -552,6 +552,9 @@ class IsolatedBackend(_Backend):
             if self._failure is not None:
                 self._raise_failure()
             try:
+                problem = server_dependency_problem()
+                if problem is not None:
+                    raise BackendError(problem)
                 if not self.database.exists():  # a restart keeps the session's data
                     shutil.copyfile(template_database(self._template_dir), self.database)
                 self.activate()
@@ -686,15 +689,17 @@ def _cached_default_storage_lookup(backend: IsolatedBackend) -> Iterator[None]:
     the answer changes only through a request the server sees (`PUT`/`DELETE /admin/storage`, a
     deleted block), all counted in `backend.writes`: the answer is kept until that count moves.
     Clients pointed at any other API (a test's own settings) still ask it. A no-op on a Prefect
-    without this lookup.
+    without this lookup (`_compat.server_default_storage_lookups`).
     """
-    import prefect.results as results
     from prefect.settings import get_current_settings
 
-    names = ("_read_server_default_result_storage_block_id", "_aread_server_default_result_storage_block_id")
-    if not all(hasattr(results, name) for name in names):
+    from pytest_prefect_flows._compat import server_default_storage_lookups
+
+    lookups = server_default_storage_lookups()
+    if lookups is None:
         yield
         return
+    results, names = lookups
     read, aread = (getattr(results, name) for name in names)
     cached: dict[str, Any] = {}
 

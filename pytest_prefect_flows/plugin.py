@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.clock import PrefectClock
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
 
@@ -28,10 +29,21 @@ backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
 test_raised_key = pytest.StashKey[bool]()
+harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before conftests import it: Prefect's `prefect_test_harness()` reuses the isolated backend."""
+    from pytest_prefect_flows._native_harness_hooks import HarnessReuseHooks
+    from pytest_prefect_flows.native_harness import HarnessReuse
+
+    reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
+    early_config.stash[harness_reuse_key] = reuse
+    early_config.pluginmanager.register(HarnessReuseHooks(reuse), "prefect_flows_harness_reuse")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,9 +61,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    _register_baselines(config)
+
+
+def _register_baselines(config: pytest.Config) -> None:
+    record, compare = config.getoption("prefect_record"), config.getoption("prefect_compare")
+    if record or compare:
+        from pytest_prefect_flows.snapshots.baseline import BaselinePlugin
+
+        config.pluginmanager.register(BaselinePlugin(config, record, compare), "prefect_flows_baselines")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    reuse = config.stash.get(harness_reuse_key, None)
+    if reuse is not None:
+        reuse.__exit__()
+        del config.stash[harness_reuse_key]
     backend = config.stash.get(backend_key, None)
     if backend is not None:
         backend.close()
@@ -199,6 +224,17 @@ def _test_raised(request: pytest.FixtureRequest) -> bool:
     """The test already failed (or was skipped): end-of-test checks would report a second problem."""
     raised: bool = request.node.stash.get(test_raised_key, False)
     return raised
+
+
+@pytest.fixture
+def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
+    """syrupy's `snapshot` using `PrefectRunSnapshot`: `assert run == prefect_snapshot`."""
+    from pytest_prefect_flows.snapshots import require_syrupy
+
+    require_syrupy(request.config)
+    from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
+
+    return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
 
 
 @pytest.hookimpl(wrapper=True)

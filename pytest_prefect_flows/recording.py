@@ -79,6 +79,8 @@ class _RunRecord:
     # attempt number -> the exception that ended an attempt that was retried
     attempt_exceptions: dict[int, BaseException] = field(default_factory=dict)
     logs: list[logging.LogRecord] = field(default_factory=list)
+    # the thread that ran it: a task run in its flow run's thread was called directly, not submitted
+    thread: int | None = None
 
     @property
     def states(self) -> list[str]:
@@ -337,6 +339,7 @@ class RunLog:
             flow_name=getattr(flow, "name", "?"),
             parent_id=parent_id,
             flow=flow,
+            thread=threading.get_ident(),
         )
         initial = getattr(flow_run, "state", None)
         if initial is not None and initial.type.value in ("PENDING", "SCHEDULED"):
@@ -353,6 +356,9 @@ class RunLog:
             record = self._task_runs.get(task_run_id)
             if record is None:
                 record = self._new_task_record(task_run, context)
+            elif record.task is None and context is not None:
+                # The first state came before the task run's context existed (Prefect 3.4, 3.5).
+                self._fill_from_context(record, context)
             record.name = task_run.name  # a `task_run_name` template is rendered after Pending
             record.attempts = max(record.attempts, task_run.run_count)
             record._add(state, attempt=max(task_run.run_count, 1))
@@ -360,21 +366,29 @@ class RunLog:
                 record.retry_delays.append(_scheduled_delay(state))
 
     def _new_task_record(self, task_run: Any, context: Any) -> TaskRunRecord:
-        task = getattr(context, "task", None)
         record = TaskRunRecord(
             id=str(task_run.id),
             name=task_run.name,
-            parameters=dict(getattr(context, "parameters", None) or {}),
-            task_name=getattr(task, "name", None) or task_run.name.rsplit("-", 1)[0],
+            task_name=task_run.name.rsplit("-", 1)[0],
             task_key=task_run.task_key,
             flow_run_id=str(task_run.flow_run_id) if task_run.flow_run_id else None,
-            task=task,
+            thread=threading.get_ident(),
         )
+        self._fill_from_context(record, context)
         self._task_runs[record.id] = record
         flow_record = self._flow_runs.get(record.flow_run_id or "")
         if flow_record is not None:
             flow_record.task_runs.append(record)
         return record
+
+    @staticmethod
+    def _fill_from_context(record: TaskRunRecord, context: Any) -> None:
+        task = getattr(context, "task", None)
+        if task is None:
+            return
+        record.task = task
+        record.task_name = task.name
+        record.parameters = dict(getattr(context, "parameters", None) or {})
 
     def on_log(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)

@@ -22,7 +22,7 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
     backend.activate()
     backend.check()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(backend.isolated_test())
+        stack.enter_context(_cleaned_up_quietly(backend))
         stack.enter_context(_quiet_server_warnings())
         run_log = stack.enter_context(record_runs())
         if backend.kind == "ephemeral":
@@ -56,6 +56,23 @@ def _quiet_server_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _cleaned_up_quietly(backend: IsolatedBackend | RemoteBackend) -> Iterator[None]:
+    """The backend's per-test cleanup (deleting the variables, blocks, ... the test saved).
+
+    The cleanup runs after the test, when pytest's warning capture for the teardown no longer
+    holds the filters set during setup: it sets them again, so the server's SQL warnings on
+    those deletes are not reported against the test.
+    """
+    cleanup = backend.isolated_test()
+    cleanup.__enter__()
+    try:
+        yield
+    finally:
+        with _quiet_server_warnings():
+            cleanup.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
 def no_events() -> Iterator[None]:
     """Do not send the engine's events to the isolated backend: nothing there reads them.
 
@@ -64,16 +81,14 @@ def no_events() -> Iterator[None]:
     `NullEventsClient` as the worker's client, `emit_event` returns before building an event.
     """
     from prefect.events.clients import NullEventsClient
-    from prefect.events.worker import EventsWorker
 
-    EventsWorker.set_client_override(NullEventsClient)
-    try:
+    from pytest_prefect_flows._compat import events_client_override
+
+    # The worker is kept running for the next test: Prefect's loop thread keeps every stopped
+    # worker (a shutdown call, an atexit hook) with the context of the flow run that started it,
+    # ~100 KB per test.
+    with events_client_override(NullEventsClient):
         yield
-    finally:
-        # Keep the worker running for the next test: Prefect's loop thread keeps every stopped
-        # worker (a shutdown call, an atexit hook) with the context of the flow run that started
-        # it, ~100 KB per test.
-        EventsWorker.set_client_override(None)
 
 
 @contextlib.contextmanager

@@ -1,12 +1,23 @@
 """Shared helpers for the plugin's own tests (pytester is enabled in pyproject's addopts)."""
 
+from __future__ import annotations
+
+import contextlib
+import functools
 import os
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from _pytest.pathlib import make_numbered_dir
 
 from pytest_prefect_flows.harness import default_template_dir
+
+if TYPE_CHECKING:
+    from tests._forkserver import ForkServer
 
 # pytester points HOME at a temporary directory, so every inline session would migrate a template
 # database of its own (~6 s each) in a new per-user cache: share the real user's cache instead.
@@ -37,3 +48,58 @@ def record_long_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def long_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return record_long_sleeps(monkeypatch)
+
+
+fork_server_key = pytest.StashKey["ForkServer | None"]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the environment as it was before the plugin isolated it, for the fork server."""
+    from tests._forkserver import ForkServer
+
+    usable = hasattr(os, "fork") and not os.environ.get("PYTEST_PREFECT_FLOWS_NO_FORKSERVER")
+    config.stash[fork_server_key] = ForkServer(os.environ) if usable else None
+
+
+@pytest.fixture(autouse=True)
+def _pytester_sessions_from_the_fork_server(request: pytest.FixtureRequest) -> None:
+    """`pytester.runpytest_subprocess` forks a process that has already imported Prefect.
+
+    Tests marked `fresh_interpreter` (or every test, with PYTEST_PREFECT_FLOWS_NO_FORKSERVER=1) start
+    a new interpreter as pytester does by default.
+    """
+    server = request.config.stash.get(fork_server_key, None)
+    if (
+        server is None
+        or "pytester" not in request.fixturenames
+        or request.node.get_closest_marker("fresh_interpreter") is not None
+    ):
+        return
+    pytester: pytest.Pytester = request.getfixturevalue("pytester")
+    request.getfixturevalue("monkeypatch").setattr(
+        pytester, "runpytest_subprocess", functools.partial(_run_forked, pytester, server)
+    )
+
+
+def _run_forked(
+    pytester: pytest.Pytester, server: ForkServer, *args: str | os.PathLike[str], timeout: float | None = None
+) -> pytest.RunResult:
+    """What `Pytester.runpytest_subprocess` does, with the process forked from the fork server."""
+    __tracebackhide__ = True
+    basetemp = make_numbered_dir(root=pytester.path, prefix="runpytest-", mode=0o700)
+    argv = [f"--basetemp={basetemp}", *map(os.fspath, args)]
+    for plugin in pytester.plugins:
+        argv[:0] = ["-p", str(plugin)]
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
+    out, err = pytester.path / "stdout", pytester.path / "stderr"
+    started = time.perf_counter()
+    ret: int | pytest.ExitCode = server.run_pytest(argv, Path.cwd(), env, out, err, timeout)
+    outlines = out.read_text(encoding="utf8").splitlines()
+    errlines = err.read_text(encoding="utf8").splitlines()
+    print("\n".join(outlines))
+    print("\n".join(errlines), file=sys.stderr)
+    with contextlib.suppress(ValueError):
+        ret = pytest.ExitCode(ret)
+    return pytest.RunResult(ret, outlines, errlines, time.perf_counter() - started)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_prefect_flows.coverage.discovery import Definition, function_key, source_lines
@@ -46,6 +47,7 @@ class Usage:
     key: str
     kind: str
     name: str
+    module: str = ""
     runs: int = 0
     states: dict[str, int] = field(default_factory=dict)
     tests: list[str] = field(default_factory=list)
@@ -59,10 +61,13 @@ class Usage:
 class Collector:
     """Per-test run data and the source location of every flow/task function seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, rootdir: Path | None = None) -> None:
+        self.rootdir = rootdir
         self.tests: list[dict[str, Any]] = []
         self.functions: dict[str, dict[str, Any]] = {}  # key -> {file, first, last}
         self.line_coverage: dict[str, dict[str, Any]] = {}  # key -> {file, statements, executed}
+        # Keys of discovered task functions seen running at all; without a task run, they ran directly.
+        self.executed: set[str] = set()
 
     def add_test(self, nodeid: str, outcome: str, run_log: RunLog) -> None:
         """Record the runs one test made (nothing when it ran no flow)."""
@@ -98,11 +103,12 @@ class Collector:
         origin: dt.datetime | None,
         fallback_key: str = "",
     ) -> dict[str, Any]:
-        key = function_key(obj) if obj is not None else None
+        key = function_key(obj, self.rootdir) if obj is not None else None
         if key is not None:
             self._remember_function(key, obj)
         return {
             "kind": kind,
+            "module": getattr(getattr(obj, "fn", None), "__module__", None),
             "id": run.id,
             "name": run.name,
             "label": label,
@@ -124,7 +130,9 @@ class Collector:
     def remember_definitions(self, definitions: list[Definition]) -> None:
         """Also measure line coverage of discovered functions that never ran in a flow."""
         for definition in definitions:
-            self._remember_function(definition.key, definition.obj)
+            if definition.key not in self.functions and definition.lines is not None:
+                first, last = definition.lines
+                self.functions[definition.key] = {"file": definition.file, "first": first, "last": last}
 
     def measure_lines(self) -> None:
         """Snapshot coverage.py's data for each known function (no-op when coverage is off)."""
@@ -133,7 +141,12 @@ class Collector:
         self.line_coverage = merge_lines(self.line_coverage, measure(self.functions))
 
     def to_data(self) -> dict[str, Any]:
-        return {"tests": self.tests, "functions": self.functions, "line_coverage": self.line_coverage}
+        return {
+            "tests": self.tests,
+            "functions": self.functions,
+            "line_coverage": self.line_coverage,
+            "executed": sorted(self.executed),
+        }
 
     def merge(self, data: dict[str, Any]) -> None:
         """Add what another process (an xdist worker) collected."""
@@ -143,15 +156,18 @@ class Collector:
         for key, value in data["functions"].items():
             self.functions.setdefault(key, value)
         self.line_coverage = merge_lines(self.line_coverage, data["line_coverage"])
+        self.executed.update(data["executed"])
 
     def usage(self) -> dict[str, Usage]:
         """Per flow/task key: runs, states reached (counted per run) and the tests that ran it."""
         usage: dict[str, Usage] = {}
         for test in sorted(self.tests, key=lambda entry: entry["nodeid"]):
             for run in iter_runs(test["flow_runs"]):
-                if run["key"].startswith(OWN_PACKAGE):
+                if (run.get("module") or "").startswith(OWN_PACKAGE):
                     continue  # wrapper flows of pytest-prefect-flows itself (e.g. idempotency checks)
-                item = usage.setdefault(run["key"], Usage(run["key"], run["kind"], run["label"]))
+                item = usage.setdefault(
+                    run["key"], Usage(run["key"], run["kind"], run["label"], run.get("module") or "")
+                )
                 item.runs += 1
                 item.retries = max(item.retries, run["retries"])
                 for state in reached_states(run["states"]):

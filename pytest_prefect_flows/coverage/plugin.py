@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,13 +20,16 @@ from pytest_prefect_flows.coverage.collector import Collector
 from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Discovery, discover
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
 
+if TYPE_CHECKING:
+    from pytest_prefect_flows.coverage.direct import FunctionWatch
+
 WORKER_OUTPUT_KEY = "prefect_flow_coverage"
 
 
 class FlowCoveragePlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.collector = Collector()
+        self.collector = Collector(config.rootpath)
         self.discovery: Discovery | None = None
         self.problems: list[Problem] | None = None
         self.gates: list[GateResult] = []
@@ -35,6 +38,7 @@ class FlowCoveragePlugin:
         self._outcome: dict[str, str] = {}
         self._tests_ran = False
         self._is_worker = hasattr(config, "workerinput")
+        self._watch: FunctionWatch | None = None
         if config.pluginmanager.hasplugin("xdist") and not self._is_worker:
             config.pluginmanager.register(
                 _XdistControllerHooks(self.collector), "prefect_flows_coverage_xdist"
@@ -44,19 +48,34 @@ class FlowCoveragePlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         flow_paths = _options.get(self.config, "prefect_flow_paths")
         self._check_needs_flow_paths(flow_paths)
-        if not flow_paths:
-            return
         from pytest_prefect_flows.exceptions import UsageError
 
-        exclude = [*DEFAULT_EXCLUDE, *self.config.getini("python_files")]
         try:
-            self.discovery = discover(flow_paths, self.config.rootpath, exclude)
+            self.discovery = self._discover(flow_paths)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
-        if self.config.getoption("prefect_check_imports") and not self._is_worker:
-            from pytest_prefect_flows.coverage.gates import check_imports
+        if self.discovery is not None and self.discovery.tasks:
+            from pytest_prefect_flows.coverage.direct import FunctionWatch
 
-            self.problems = check_imports(self.discovery)
+            tasks = self.discovery.tasks
+            self._watch = FunctionWatch({(task.file, task.first_line): task.key for task in tasks})
+            self._watch.__enter__()
+        if self.config.getoption("prefect_check_imports") and not self._is_worker and self.discovery:
+            from pytest_prefect_flows.coverage.import_check import check_imports
+
+            self.problems = check_imports(self.discovery, self.config.rootpath)
+
+    def _discover(self, flow_paths: list[str]) -> Discovery | None:
+        """The flow paths' flows and tasks; without flow paths, the flows `prefect.yaml` deploys."""
+        if flow_paths:
+            exclude = [*DEFAULT_EXCLUDE, *self.config.getini("python_files")]
+            return discover(flow_paths, self.config.rootpath, exclude)
+        if self._is_worker:
+            return None
+        from pytest_prefect_flows.coverage.discovery import discover_deployments
+
+        found = discover_deployments(self.config.rootpath)
+        return found if found.paths else None
 
     def _check_needs_flow_paths(self, flow_paths: list[str]) -> None:
         if flow_paths:
@@ -106,8 +125,23 @@ class FlowCoveragePlugin:
             if self.discovery is not None:
                 self.collector.remember_definitions([*self.discovery.flows, *self.discovery.tasks])
             self.collector.measure_lines()
+            self._note_executed_tasks()
+
+    def _note_executed_tasks(self) -> None:
+        """Which discovered task functions ran at all (`sys.monitoring`, else coverage.py's lines)."""
+        if self._watch is not None:
+            self._watch.__exit__()
+            self.collector.executed |= self._watch.ran
+            self._watch = None
+        if self.discovery is not None:
+            from pytest_prefect_flows.coverage.direct import ran_per_line_coverage
+
+            keys = {task.key for task in self.discovery.tasks}
+            self.collector.executed |= ran_per_line_coverage(self.collector.line_coverage, keys)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._watch is not None:  # the test loop never ran (e.g. interrupted at collection)
+            self._watch.__exit__()
         if self._is_worker:
             output = self.config.workeroutput  # type: ignore[attr-defined]
             output[WORKER_OUTPUT_KEY] = json.dumps(self.collector.to_data())
@@ -120,7 +154,12 @@ class FlowCoveragePlugin:
         from pytest_prefect_flows.coverage.report import build_report
 
         self.report = build_report(
-            self.collector, self.discovery, self.gates, self.problems, self.config.rootpath
+            self.collector,
+            self.discovery,
+            self.gates,
+            self.problems,
+            self.config.rootpath,
+            count_direct=self._count_direct(),
         )
         self._write_files(self.report)
         session.exitstatus = self._exit_status(pytest.ExitCode(session.exitstatus))
@@ -135,13 +174,20 @@ class FlowCoveragePlugin:
         usage = self.collector.usage()
         threshold = _options.get(self.config, "prefect_cov_fail_under")
         if threshold and self.discovery is not None:
-            results.append(gates.cov_fail_under(self.discovery.tasks, usage, threshold))
+            direct = self.collector.executed if self._count_direct() else set()
+            results.append(gates.cov_fail_under(self.discovery.tasks, usage, threshold, direct))
         if _options.get(self.config, "prefect_require_retry_tested"):
+            discovered = self.discovery is not None and self.discovery.source == "flow_paths"
             tasks = (
-                self.discovery.tasks if self.discovery else [u for u in usage.values() if u.kind == "task"]
+                self.discovery.tasks  # type: ignore[union-attr]
+                if discovered
+                else [u for u in usage.values() if u.kind == "task"]
             )
             results.append(gates.require_retry_tested(tasks, usage))
         return results
+
+    def _count_direct(self) -> bool:
+        return bool(_options.get(self.config, "prefect_cov_count_direct"))
 
     def _exit_status(self, status: pytest.ExitCode) -> pytest.ExitCode:
         """Failed gates or import problems fail a session that would otherwise pass.
@@ -174,9 +220,13 @@ class FlowCoveragePlugin:
         from pytest_prefect_flows.coverage.report import gate_line, render_term
 
         write = terminalreporter.write_line
-        if "term" in _options.get(self.config, "prefect_report") and self._tests_ran:
+        reports = _options.get(self.config, "prefect_report")
+        if {"term", "term-full"} & set(reports) and self._tests_ran:
+            verbosity = self.config.get_verbosity()
             terminalreporter.write_sep("-", "prefect flow coverage")
-            render_term(self.report, write, verbose=self.config.get_verbosity() > 0)
+            render_term(
+                self.report, write, full="term-full" in reports or verbosity > 0, verbose=verbosity > 1
+            )
         elif self.gates:
             terminalreporter.write_sep("-", "prefect flow coverage gates")
             for gate in self.report["gates"]:

@@ -28,6 +28,7 @@ def build_report(
     gates: list[GateResult],
     problems: list[Problem] | None,
     rootdir: Path,
+    count_direct: bool = True,
 ) -> dict[str, Any]:
     """Everything the session found, as the documented JSON structure."""
     usage = collector.usage()
@@ -37,8 +38,10 @@ def build_report(
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "flow_paths": discovery.paths if discovery else [],
+        "source": discovery.source if discovery else None,
+        "notes": discovery.notes if discovery else [],
         "line_coverage": bool(collector.line_coverage),
-        "summary": _summary(items, collector, discovery),
+        "summary": _summary(items, collector, discovery, count_direct),
         "import_check": None if problems is None else _import_check(discovery, problems),
         "gates": [vars(gate) for gate in gates],
         "flows": [item for item in items if item["kind"] == "flow"],
@@ -67,12 +70,13 @@ def _item(
         "key": key,
         "kind": definition.kind if definition else usage.kind,  # type: ignore[union-attr]
         "name": definition.name if definition else usage.name,  # type: ignore[union-attr]
-        "module": key.partition(":")[0],
+        "module": definition.module if definition else usage.module,  # type: ignore[union-attr]
         "path": path,
         "line": line,
         "discovered": definition is not None,
         "retries": max(definition.retries if definition else 0, usage.retries if usage else 0),
         "runs": usage.runs if usage else 0,
+        "status": "run" if usage else "direct" if key in collector.executed else "not run",
         "states": {
             state: usage.states[state] for state in REPORTED_STATES if usage and state in usage.states
         },
@@ -94,27 +98,30 @@ def _relative(filename: str, rootdir: Path) -> str:
 
 
 def _summary(
-    items: list[dict[str, Any]], collector: Collector, discovery: Discovery | None
+    items: list[dict[str, Any]], collector: Collector, discovery: Discovery | None, count_direct: bool
 ) -> dict[str, Any]:
-    def count(kind: str, *, discovered_only: bool, ran_only: bool) -> int:
+    exercised = ("run", "direct") if count_direct else ("run",)
+
+    def count(kind: str, *, discovered_only: bool, statuses: tuple[str, ...] | None) -> int:
         return sum(
             1
             for item in items
             if item["kind"] == kind
             and (item["discovered"] or not discovered_only)
-            and (item["runs"] > 0 or not ran_only)
+            and (statuses is None or item["status"] in statuses)
         )
 
     # Without flow paths nothing is discovered: "run" then counts everything that ran.
     discovered_only = discovery is not None
-    tasks_discovered = count("task", discovered_only=True, ran_only=False)
-    tasks_run = count("task", discovered_only=discovered_only, ran_only=True)
+    tasks_discovered = count("task", discovered_only=True, statuses=None)
+    tasks_run = count("task", discovered_only=discovered_only, statuses=exercised)
     runs = [run for test in collector.tests for run in iter_runs(test["flow_runs"])]
     return {
-        "flows_discovered": count("flow", discovered_only=True, ran_only=False),
-        "flows_run": count("flow", discovered_only=discovered_only, ran_only=True),
+        "flows_discovered": count("flow", discovered_only=True, statuses=None),
+        "flows_run": count("flow", discovered_only=discovered_only, statuses=("run",)),
         "tasks_discovered": tasks_discovered,
         "tasks_run": tasks_run,
+        "tasks_direct": count("task", discovered_only=discovered_only, statuses=("direct",)),
         "task_coverage_percent": round(100.0 * tasks_run / tasks_discovered, 1) if tasks_discovered else None,
         "flow_runs": sum(1 for run in runs if run["kind"] == "flow"),
         "task_runs": sum(1 for run in runs if run["kind"] == "task"),
@@ -136,36 +143,94 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def render_term(report: dict[str, Any], write: Callable[[str], None], verbose: bool = False) -> None:
-    """Concise text: totals, one line per flow/task (with its tests under -v), then the gates."""
-    summary = report["summary"]
-    if report["flow_paths"]:
-        percent_text = summary["task_coverage_percent"]
-        write(
-            f"{', '.join(report['flow_paths'])}: "
-            + f"tasks run {summary['tasks_run']}/{summary['tasks_discovered']}"
-            + (f" ({percent_text}%)" if percent_text is not None else "")
-            + f", flows run {summary['flows_run']}/{summary['flows_discovered']}"
-            + f"; {summary['flow_runs']} flow runs, {summary['task_runs']} task runs"
-            + f" in {summary['tests_with_runs']} tests"
-        )
-    else:
-        write(
-            f"{summary['flow_runs']} flow runs, {summary['task_runs']} task runs in "
-            f"{summary['tests_with_runs']} tests (set prefect_flow_paths to see what never ran)"
-        )
+TERM_LISTED = 8  # flows/tasks named per list in the default `term` report; the rest are counted
+
+
+def render_term(
+    report: dict[str, Any], write: Callable[[str], None], full: bool = False, verbose: bool = False
+) -> None:
+    """The summary, what never ran and what only failed (a screen at most), then the gates.
+
+    `full` (`term-full`, `-v`): one row per flow and task instead; `verbose` (`-vv`) adds the tests.
+    """
+    write(_summary_line(report))
+    for note in report.get("notes", []):
+        write(f"note: {note}")
     items = [*report["flows"], *report["tasks"]]
-    rows = [_term_row(item) for item in items]
-    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
-    for item, row in zip(items, rows, strict=True):
-        write(
-            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+    if full:
+        _write_table(items, write, verbose)
+    else:
+        never_run = [item for item in items if item["discovered"] and item["status"] == "not run"]
+        # With something discovered, flows defined in test files (often failing on purpose) are left out.
+        ours = [item for item in items if item["discovered"] or not report.get("source")]
+        only_failed = [item for item in ours if _only_failed(item)]
+        _write_list("never run", never_run, write)
+        _write_list("only failed", only_failed, write)
+    for gate in report["gates"]:
+        write(gate_line(gate))
+
+
+def _summary_line(report: dict[str, Any]) -> str:
+    summary = report["summary"]
+    totals = (
+        f"{summary['flow_runs']} flow runs, {summary['task_runs']} task runs in "
+        f"{summary['tests_with_runs']} tests"
+    )
+    if not report["flow_paths"]:
+        return f"{totals} (set prefect_flow_paths to see what never ran)"
+    if report.get("source") == "prefect.yaml":
+        return (
+            f"deployed flows ({', '.join(report['flow_paths'])}): "
+            f"run {summary['flows_run']}/{summary['flows_discovered']}; {totals}"
         )
+    percent_text = summary["task_coverage_percent"]
+    direct = summary.get("tasks_direct", 0)
+    return (
+        f"{', '.join(report['flow_paths'])}: "
+        + f"tasks run {summary['tasks_run']}/{summary['tasks_discovered']}"
+        + (f" ({percent_text}%)" if percent_text is not None else "")
+        + (f" incl. {direct} only through .fn()" if direct else "")
+        + f", flows run {summary['flows_run']}/{summary['flows_discovered']}; {totals}"
+    )
+
+
+def _only_failed(item: dict[str, Any]) -> bool:
+    states = item["states"]
+    return bool(item["runs"]) and not ({"Completed", "Cached"} & set(states))
+
+
+def _write_list(title: str, items: list[dict[str, Any]], write: Callable[[str], None]) -> None:
+    if not items:
+        return
+    kinds = [kind for kind in ("flow", "task") if any(item["kind"] == kind for item in items)]
+    counts = ", ".join(f"{sum(1 for item in items if item['kind'] == kind)} {kind}s" for kind in kinds)
+    write(f"{title}: {counts}")
+    rows = [_term_row(item) for item in items[:TERM_LISTED]]
+    _write_rows(rows, write, indent="  ")
+    if len(items) > TERM_LISTED:
+        write(f"  ... and {len(items) - TERM_LISTED} more (--prefect-report=term-full or -v lists them all)")
+
+
+def _write_table(items: list[dict[str, Any]], write: Callable[[str], None], verbose: bool) -> None:
+    rows = [_term_row(item) for item in items]
+    for item, line in zip(items, _aligned(rows), strict=True):
+        write(line)
         if verbose:
             for nodeid in item["tests"]:
                 write(f"      {nodeid}")
-    for gate in report["gates"]:
-        write(gate_line(gate))
+
+
+def _write_rows(rows: list[tuple[str, str, str, str]], write: Callable[[str], None], indent: str) -> None:
+    for line in _aligned(rows):
+        write(indent + line)
+
+
+def _aligned(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in rows
+    ]
 
 
 def gate_line(gate: dict[str, Any]) -> str:
@@ -174,8 +239,10 @@ def gate_line(gate: dict[str, Any]) -> str:
 
 def _term_row(item: dict[str, Any]) -> tuple[str, str, str, str]:
     where = f"{item['path']}:{item['line']}" if item["path"] else item["module"]
-    if not item["runs"]:
+    if item["status"] == "not run":
         return item["kind"], item["name"], where, "NOT RUN"
+    if item["status"] == "direct":
+        return item["kind"], item["name"], where, "DIRECT (function called outside a flow run only)"
     states = " ".join(f"{state} {count}" for state, count in item["states"].items())
     tests = len(item["tests"])
     text = f"runs {item['runs']}  [{states}]  {tests} test{'s' if tests != 1 else ''}"

@@ -84,7 +84,7 @@ def test_import_check_alone_passes_with_exit_status_0(project: pytest.Pytester) 
 
 def test_task_never_run_fails_cov_fail_under_naming_it(project: pytest.Pytester) -> None:
     project.makepyfile(test_etl=TESTS)
-    result = project.runpytest_subprocess("--prefect-cov-fail-under=100")
+    result = project.runpytest_subprocess("--prefect-cov-fail-under=100", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -114,7 +114,7 @@ def test_retry_gate_accepts_retried_task_and_names_the_other(project: pytest.Pyt
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     [gate] = json.loads(project.path.joinpath("report.json").read_text())["gates"]
-    assert gate["missing"] == ["flows.etl:load"]
+    assert gate["missing"] == ["flows/etl.py:13"]
 
 
 def test_xdist_workers_report_the_same_totals_as_one_process(project: pytest.Pytester) -> None:
@@ -152,7 +152,7 @@ def test_without_flow_paths_the_flows_that_ran_are_summarised(pytester: pytest.P
             assert run_flow(greet).result() == "WORLD"
         """
     )
-    result = pytester.runpytest_subprocess("--prefect-require-retry-tested")
+    result = pytester.runpytest_subprocess("--prefect-require-retry-tested", "--prefect-report=term-full")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -167,7 +167,9 @@ def test_without_flow_paths_the_flows_that_ran_are_summarised(pytester: pytest.P
 
 def test_line_coverage_of_each_task_under_pytest_cov(project: pytest.Pytester) -> None:
     project.makepyfile(test_etl=TESTS)
-    result = project.runpytest_subprocess("-p", "pytest_cov", "--cov=flows", "--cov-report=")
+    result = project.runpytest_subprocess(
+        "-p", "pytest_cov", "--cov=flows", "--cov-report=", "--prefect-report=term-full"
+    )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [

@@ -76,6 +76,7 @@ def test_flow_run_without_fixture_goes_to_isolated_backend(
     assert DecoyHandler.hits == []
 
 
+@pytest.mark.fresh_interpreter
 def test_session_without_prefect_tests_imports_no_prefect(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

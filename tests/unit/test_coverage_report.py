@@ -13,7 +13,7 @@ from prefect import flow, task
 
 from pytest_prefect_flows.coverage import gates
 from pytest_prefect_flows.coverage.collector import Collector
-from pytest_prefect_flows.coverage.discovery import Definition, function_key
+from pytest_prefect_flows.coverage.discovery import Definition, Discovery, function_key
 from pytest_prefect_flows.coverage.html_report import render_html
 from pytest_prefect_flows.coverage.report import SCHEMA_PATH, build_report, render_term
 from pytest_prefect_flows.recording import RunLog
@@ -123,13 +123,24 @@ def test_json_report_matches_the_published_schema(collected: Collector) -> None:
     assert report["summary"]["flow_runs"] == 2
 
 
-def test_term_report_is_one_line_per_flow_and_task(collected: Collector) -> None:
+def test_full_term_report_is_one_line_per_flow_and_task(collected: Collector) -> None:
     lines: list[str] = []
-    render_term(build_report(collected, None, [], None, Path.cwd()), lines.append)
+    render_term(build_report(collected, None, [], None, Path.cwd()), lines.append, full=True)
     assert lines[0] == "2 flow runs, 2 task runs in 1 tests (set prefect_flow_paths to see what never ran)"
     assert len(lines) == 1 + 4
     [flaky_line] = [line for line in lines if re.match(r"task\s+flaky\s", line)]
     assert "runs 1  [Completed 1 Retried 1]  1 test" in flaky_line
+
+
+def test_default_term_report_lists_only_what_never_ran(collected: Collector) -> None:
+    discovery = Discovery(paths=["flows"], tasks=[definition(flaky), definition(never_called)])
+    lines: list[str] = []
+    render_term(build_report(collected, discovery, [], None, Path.cwd()), lines.append)
+    assert lines[0].startswith("flows: tasks run 1/2 (50.0%), flows run 0/0; 2 flow runs")
+    assert lines[1:] == [
+        "never run: 1 tasks",
+        "  task  never_called  tests/unit/test_coverage_report.py:1  NOT RUN",
+    ]
 
 
 def test_html_report_is_self_contained_with_a_bar_per_attempt(collected: Collector) -> None:
@@ -140,3 +151,13 @@ def test_html_report_is_self_contained_with_a_bar_per_attempt(collected: Collect
     # parent, child and steady ran once, flaky twice (a retried attempt, then the completed one)
     assert page.count("<rect") == 5
     assert 'fill="#f0a030"' in page  # the attempt that failed and was retried
+
+
+def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -> None:
+    report = build_report(collected, None, [], None, Path.cwd())
+    [steady_item] = [item for item in report["tasks"] if item["name"] == "steady"]
+    steady_item["states"] = {"Failed": 1, "Retried": 1}
+    lines: list[str] = []
+    render_term(report, lines.append)
+    assert lines[1] == "only failed: 1 tasks"
+    assert re.fullmatch(r"  task  steady  \S+:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])

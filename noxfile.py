@@ -1,0 +1,80 @@
+"""The version matrix: every supported Prefect minor and every supported Python.
+
+    nox -l                                  # list the sessions
+    nox -s "tests(prefect='3.6')"           # one Prefect minor
+    nox -s "pythons(python='3.13')"         # one Python
+    nox -s release -- 3.10.0                # a new Prefect release, whole suite, before it is declared
+
+Environments are built with uv (`venv_backend="uv"`) and never download an interpreter: a Python
+that is not installed fails the session instead of skipping it. docs/supported-versions.md has the
+table of what CI runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+# What .ci/run runs: every minor, and the Pythons no `tests` session and no README command runs.
+nox.options.sessions = ["tests", "pythons-3.10", "pythons-3.12"]
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+# The newest patch of every supported minor, and what else that minor needs installed beside it.
+PREFECT = {
+    # 3.4 and 3.5 post JSON without a content type, which FastAPI 0.132+ rejects (strict content
+    # types): their own server refuses their own client.
+    "3.4": ("3.4.25", ("fastapi<0.132",)),
+    "3.5": ("3.5.0", ("fastapi<0.132",)),
+    "3.6": ("3.6.29", ()),
+    "3.7": ("3.7.8", ()),
+    "3.8": ("3.8.8", ()),
+    "3.9": ("3.9.1", ()),
+}
+OLDEST, NEWEST = "3.4", "3.9"
+# Each Prefect minor runs on one Python, so that old and new Prefect meet every Python. The README's
+# test command covers the default pair (the newest Prefect on Python 3.11) with the whole suite.
+PYTHON_FOR = {"3.4": "3.10", "3.5": "3.11", "3.6": "3.12", "3.7": "3.13", "3.8": "3.10", "3.9": "3.13"}
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The floor of pytest that pyproject declares, tested with the oldest Prefect.
+PYTEST_FLOOR = "pytest==8.0.*"
+# On the minors between the oldest and the newest: the reference suite and the pytester tests of
+# every fixture. The oldest and the newest run the whole suite.
+REFERENCE_AND_FIXTURES = ["example_flows/tests", "tests/integration"]
+
+
+def _run_tests(session: nox.Session, paths: list[str]) -> None:
+    session.run(
+        "python", "-c", "import prefect, sys; print('prefect', prefect.__version__, 'python', sys.version)"
+    )
+    session.run("pytest", "-n", "2", "-p", "no:cacheprovider", "-q", *paths, *session.posargs)
+
+
+@nox.session
+@nox.parametrize("python,prefect", [nox.param(PYTHON_FOR[minor], minor, id=minor) for minor in PREFECT])
+def tests(session: nox.Session, prefect: str) -> None:
+    """One Prefect minor (its newest patch): the whole suite on the oldest and the newest."""
+    version, extra = PREFECT[prefect]
+    floor = (PYTEST_FLOOR,) if prefect == OLDEST else ()
+    session.install("-e", ".[dev]", f"prefect=={version}", *extra, *floor)
+    _run_tests(session, [] if prefect in (OLDEST, NEWEST) else REFERENCE_AND_FIXTURES)
+
+
+@nox.session(python=PYTHONS)
+def pythons(session: nox.Session) -> None:
+    """One Python with the newest supported Prefect."""
+    version, extra = PREFECT[NEWEST]
+    session.install("-e", ".[dev]", f"prefect=={version}", *extra)
+    _run_tests(session, REFERENCE_AND_FIXTURES)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """A Prefect release given after `--` (e.g. `nox -s release -- 3.10.0`): the whole suite."""
+    if not session.posargs:
+        session.error("Name the Prefect release to check: nox -s release -- 3.10.0")
+    version, *pytest_args = session.posargs
+    session.install("-e", ".[dev]", f"prefect=={version}")
+    session.run("pytest", "-n", "2", "-p", "no:cacheprovider", "-q", *pytest_args)

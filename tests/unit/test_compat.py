@@ -1,0 +1,59 @@
+"""The version shims: each one works on the installed Prefect (the nox matrix runs every minor)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+from pytest_prefect_flows import _compat
+
+
+@pytest.mark.parametrize(
+    ("prefect", "fastapi", "refused"),
+    [("3.5.0", "0.150.0", True), ("3.4.25", "0.131.0", False), ("3.6.29", "0.150.0", False)],
+)
+def test_server_dependency_problem_names_the_pair_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, prefect: str, fastapi: str, refused: bool
+) -> None:
+    versions = {"prefect": prefect, "fastapi": fastapi}
+    monkeypatch.setattr(importlib.metadata, "version", versions.__getitem__)
+
+    problem = _compat.server_dependency_problem()
+
+    if not refused:
+        assert problem is None
+        return
+    assert problem is not None
+    assert f"prefect {prefect}" in problem
+    assert f"fastapi {fastapi}" in problem
+    assert "`fastapi<0.132`" in problem
+
+
+def test_the_installed_pair_can_serve() -> None:
+    assert _compat.server_dependency_problem() is None
+
+
+def test_settings_without_flow_heartbeat_switch_it_off_where_prefect_has_it() -> None:
+    import prefect.settings
+
+    settings = _compat.settings_without_flow_heartbeat()
+
+    heartbeat = getattr(prefect.settings, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", None)
+    if heartbeat is not None:
+        assert heartbeat.value_from(settings) is None
+    assert settings.api.url == prefect.settings.Settings().api.url
+
+
+def test_events_client_override_picks_the_worker_client_and_restores_it() -> None:
+    from prefect.events.clients import AssertingEventsClient, NullEventsClient
+    from prefect.events.worker import EventsWorker
+
+    with _compat.events_client_override(AssertingEventsClient):
+        chosen = EventsWorker.instance()
+        assert chosen.client_type is AssertingEventsClient
+    with _compat.events_client_override(NullEventsClient):
+        assert EventsWorker.instance().client_type is NullEventsClient
+    assert "instance" in EventsWorker.__dict__
+    assert getattr(EventsWorker, "_client_override", None) is None
+    EventsWorker.drain_all()
