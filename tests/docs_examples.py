@@ -14,7 +14,8 @@ the reference suite in `example_flows/`):
   `fail_task`, `data_dir`, ...).
 
 A block right after a `<!-- not-run -->` line is a fragment for reading only (kept rare).
-Tracebacks point at the Markdown lines.
+Tracebacks point at the Markdown lines. The snapshot examples' baselines are syrupy's, in
+`docs/__snapshots__/` (`pytest docs/snapshots.md --snapshot-update` after changing them).
 """
 
 from __future__ import annotations
