@@ -72,6 +72,7 @@ class MarkdownPage(pytest.Module):
     def _getobj(self) -> types.ModuleType:
         module = types.ModuleType(f"docs_page_{self.path.stem.replace('-', '_')}")
         module.__file__ = str(self.path)
+        sys.modules[module.__name__] = module  # Prefect resolves a flow's annotations through it
         exec("from tests.docs_prelude import *", module.__dict__)
         for block in python_blocks(self.path.read_text()):
             if block.run:
@@ -101,7 +102,7 @@ def _run_block(block: Block, module: types.ModuleType, path: Path) -> None:
 def _compile_and_run(tree: ast.Module, module: types.ModuleType, path: Path) -> None:
     """With pytest's assertion rewriting, so a failing `assert` in the docs shows its values."""
     rewrite_asserts(tree, ast.unparse(tree).encode(), str(path))
-    exec(compile(tree, str(path), "exec"), module.__dict__)
+    exec(compile(tree, str(path), "exec", dont_inherit=True), module.__dict__)  # no postponed annotations
 
 
 def _define_module(name: str, tree: ast.Module, path: Path, line: int) -> None:
