@@ -7,7 +7,6 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,22 +25,33 @@ os.environ.setdefault("PYTEST_PREFECT_FLOWS_CACHE", str(default_template_dir()))
 
 
 def record_long_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """`time.sleep` of half a second or more is recorded (rounded to 0.1 s) instead of slept.
+    """Sleeps of half a second or more by Prefect's engine are recorded (rounded to 0.1 s), not slept.
 
-    Shows whether Prefect's engine waited out a retry delay without the test waiting, and without
-    timing anything; shorter sleeps (polling loops) stay real.
+    Shows whether the engine waited out a retry delay without the test waiting, and without timing
+    anything. Both `time.sleep` and `anyio.sleep` (Prefect 3.4's sync engine waits through it) are
+    replaced; shorter sleeps, and any sleep outside the engine (the backend's own loops), stay real.
     """
-    real_sleep: Callable[[float], None] = time.sleep
+    import anyio
+
+    real_sleep, real_anyio_sleep = time.sleep, anyio.sleep
     slept: list[float] = []
 
+    def engine_wait(seconds: float) -> bool:
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if seconds < 0.5 or not caller.startswith("prefect.") or caller.startswith("prefect.server"):
+            return False
+        slept.append(round(seconds, 1))
+        return True
+
     def sleep(seconds: float) -> None:
-        if seconds < 0.5:
-            real_sleep(seconds)
-        else:
-            slept.append(round(seconds, 1))
-            real_sleep(0.05)  # a polling caller (a flow retry waiting for the server) does not spin
+        # a polling caller (a flow retry waiting for the server) sleeps a little, so it does not spin
+        real_sleep(0.05 if engine_wait(seconds) else seconds)
+
+    async def anyio_sleep(delay: float, *args: object, **kwargs: object) -> object:
+        return await real_anyio_sleep(0.05 if engine_wait(delay) else delay, *args, **kwargs)
 
     monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(anyio, "sleep", anyio_sleep)
     return slept
 
 

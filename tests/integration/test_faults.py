@@ -127,7 +127,7 @@ def test_crash_through_run_flow_and_in_a_direct_call(pytester: pytest.Pytester) 
 def test_fast_retries_marker_turns_real_waiting_back_on(pytester: pytest.Pytester) -> None:
     # The engine's waits are recorded by a stand-in `time.sleep` instead of being timed (or slept).
     pytester.makeconftest(
-        "import time\nfrom collections.abc import Callable\nimport pytest\n\n"
+        "import sys\nimport time\nimport pytest\n\n"
         + inspect.getsource(record_long_sleeps)
         + "\n\n@pytest.fixture\ndef long_sleeps(monkeypatch):\n    return record_long_sleeps(monkeypatch)\n"
     )
