@@ -26,9 +26,11 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 PREFECT = {
     # 3.4 and 3.5 post JSON without a content type, which FastAPI 0.132+ rejects (strict content
     # types): their own server refuses their own client.
-    "3.4": ("3.4.25", ("fastapi<0.132",)),
-    "3.5": ("3.5.0", ("fastapi<0.132",)),
-    "3.6": ("3.6.29", ()),
+    # Before 3.7, Prefect's workers module imports importlib_metadata, which Prefect declares only
+    # for Python < 3.10 (`prefect deploy`'s code and the deployment checks import that module).
+    "3.4": ("3.4.25", ("fastapi<0.132", "importlib_metadata")),
+    "3.5": ("3.5.0", ("fastapi<0.132", "importlib_metadata")),
+    "3.6": ("3.6.29", ("importlib_metadata",)),
     "3.7": ("3.7.8", ()),
     "3.8": ("3.8.8", ()),
     "3.9": ("3.9.1", ()),

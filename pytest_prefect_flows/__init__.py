@@ -29,8 +29,11 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
     from pytest_prefect_flows.coverage.import_check import check_imports
+    from pytest_prefect_flows.deployments.checks import CheckResult, assert_deployable
+    from pytest_prefect_flows.deployments.running import DeploymentCall, DeploymentPatch, RunDeployment
     from pytest_prefect_flows.exceptions import (
         BackendError,
+        DeploymentCheckError,
         FlowRunTimeoutError,
         IdempotencyError,
         InjectedCrash,
@@ -39,11 +42,13 @@ if TYPE_CHECKING:
         PrefectFlowsError,
         PrefectFlowsWarning,
         UnknownBlockError,
+        UnknownDeploymentError,
         UnknownTaskError,
         UnmockedRequestError,
         UnusedFaultError,
         UnusedFaultWarning,
         UnusedRouteError,
+        UnusedStubError,
         UsageError,
     )
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
@@ -82,6 +87,14 @@ _EXPORTS: dict[str, str] = {
     "Discovery": "coverage.discovery",
     "discover": "coverage.discovery",
     "check_imports": "coverage.import_check",
+    "CheckResult": "deployments.checks",
+    "assert_deployable": "deployments.checks",
+    "DeploymentCall": "deployments.running",
+    "DeploymentPatch": "deployments.running",
+    "RunDeployment": "deployments.running",
+    "DeploymentCheckError": "exceptions",
+    "UnusedStubError": "exceptions",
+    "UnknownDeploymentError": "exceptions",
     "FakeBlocks": "blocks",
     "Message": "blocks",
     "NotificationSink": "blocks",

@@ -2,7 +2,7 @@
 
 The rest of the package calls these shims and never compares Prefect versions itself. Each shim
 names the versions it serves and when it can go, so supporting a new Prefect release is a change to
-this file alone (checked by `nox -s "tests(prefect='3.X')"`, see docs/supported-versions.md).
+this file alone (checked by `nox -s release -- 3.X.Y`, see docs/supported-versions.md).
 """
 
 from __future__ import annotations
@@ -107,3 +107,69 @@ def server_default_storage_lookups() -> tuple[Any, tuple[str, str]] | None:
     if not all(hasattr(results, name) for name in DEFAULT_STORAGE_LOOKUPS):
         return None
     return results, DEFAULT_STORAGE_LOOKUPS
+
+
+def _prefect_deploy_module(name: str) -> Any:
+    """`prefect.cli.deploy.<name>`, the code behind `prefect deploy` (Prefect 3.4 to 3.9).
+
+    Importing it imports Prefect's CLI; when that fails, `prefect deploy` fails the same way, so the
+    error says what is missing instead of showing Prefect's traceback.
+    """
+    import importlib
+
+    from pytest_prefect_flows.exceptions import UsageError
+
+    try:
+        return importlib.import_module(f"prefect.cli.deploy.{name}")
+    except ImportError as exc:
+        raise UsageError(
+            f"Prefect's `prefect deploy` code does not import here ({type(exc).__name__}: {exc}); "
+            "`prefect deploy` would fail the same way. Install what is missing."
+        ) from None
+
+
+def deployment_config_fields() -> frozenset[str]:
+    """The keys a `prefect.yaml` deployment entry may hold, from Prefect's own model.
+
+    Prefect 3.4 (checked on 3.4.25) to 3.9: `DeploymentConfig` in `prefect.cli.deploy._models`.
+    Goes when Prefect makes the model public.
+    """
+    DeploymentConfig = _prefect_deploy_module("_models").DeploymentConfig
+    names = set(DeploymentConfig.model_fields)
+    names.update(f.alias for f in DeploymentConfig.model_fields.values() if f.alias)
+    return frozenset(names)
+
+
+def validate_deployment_config(raw: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Errors of Prefect's `DeploymentConfig` model for one `prefect.yaml` entry, as (location, message).
+
+    Prefect 3.4 to 3.9: the model lives in the private `prefect.cli.deploy._models`.
+    """
+    from pydantic import ValidationError
+
+    DeploymentConfig = _prefect_deploy_module("_models").DeploymentConfig
+
+    try:
+        DeploymentConfig.model_validate(raw)
+    except ValidationError as exc:
+        return [(tuple(error["loc"]), str(error["msg"])) for error in exc.errors()]
+    return []
+
+
+def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
+    """The client schedule (`CronSchedule`, `IntervalSchedule`, `RRuleSchedule`) `prefect deploy` builds
+    from one `schedules:` entry of `prefect.yaml`.
+
+    Prefect 3.4 to 3.9: `_schedule_config_to_deployment_schedule` in `prefect.cli.deploy._schedules`.
+    """
+    build = _prefect_deploy_module("_schedules")._schedule_config_to_deployment_schedule
+    return build(dict(config))["schedule"]
+
+
+def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a Prefect function that is sync or async depending on its caller, and get its result.
+
+    Prefect 3.5 to 3.9 (`async_dispatch`) and 3.4 (`sync_compatible`) both take `_sync=True` to run
+    synchronously, even inside an async flow's worker thread.
+    """
+    return function(*args, _sync=True, **kwargs)

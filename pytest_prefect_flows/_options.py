@@ -110,6 +110,18 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "count a task whose function ran only directly (e.g. task.fn(...)) as exercised",
     ),
     "prefect_fast_retries": ("bool", True, _bool, "record retry delays instead of sleeping them"),
+    "prefect_check_deployments": (
+        "bool",
+        False,
+        _bool,
+        "collect every deployment of every prefect.yaml as a test item",
+    ),
+    "prefect_known_refs": (
+        "linelist",
+        [],
+        None,
+        "template references that exist (variables.NAME, blocks.TYPE.NAME); others fail the deployment check",
+    ),
     "prefect_timeout": (
         "string",
         "0",

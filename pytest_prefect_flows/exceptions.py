@@ -77,3 +77,19 @@ class PrefectFlowsWarning(UserWarning):
 
 class UnusedFaultWarning(PrefectFlowsWarning):
     """A failure was injected for a task that never ran."""
+
+
+class DeploymentCheckError(PrefectFlowsError, AssertionError):
+    """A deployment would not deploy or run as declared; `.problems` holds one line per finding."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class UnknownDeploymentError(UsageError, LookupError):
+    """`run_deployment`/`prefect_deployments` got a name that no `prefect.yaml` deployment has."""
+
+
+class UnusedStubError(PrefectFlowsError, AssertionError):
+    """A deployment stubbed with `prefect_deployments.stub(...)` was never called (misspelt name?)."""

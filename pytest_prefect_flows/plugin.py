@@ -17,6 +17,12 @@ from pytest_prefect_flows import _options
 if TYPE_CHECKING:
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
+    from pytest_prefect_flows.deployments.running import (
+        Catalog,
+        DeploymentPatch,
+        DeploymentRunner,
+        RunDeployment,
+    )
     from pytest_prefect_flows.faults import FaultInjector
     from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.native_harness import HarnessReuse
@@ -30,6 +36,8 @@ run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
 test_raised_key = pytest.StashKey[bool]()
 harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
+deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
+catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +52,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     reuse = HarnessReuse(lambda: early_config.stash[backend_key]).__enter__()
     early_config.stash[harness_reuse_key] = reuse
     early_config.pluginmanager.register(HarnessReuseHooks(reuse), "prefect_flows_harness_reuse")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_prefect_flows.deployments import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,6 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    if _options.get(config, "prefect_check_deployments"):
+        from pytest_prefect_flows.deployments.items import DeploymentGate
+
+        config.pluginmanager.register(DeploymentGate(config), "prefect_flows_deployments")
     _register_baselines(config)
 
 
@@ -235,6 +253,39 @@ def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
     from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
 
     return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+
+
+@pytest.fixture
+def run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
+    """`run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, run in-process."""
+    from pytest_prefect_flows.deployments.running import RunDeployment
+
+    return RunDeployment(_deployment_runner(request))
+
+
+@pytest.fixture
+def prefect_deployments(
+    request: pytest.FixtureRequest, _prefect_flows_test_scope: None
+) -> Iterator[DeploymentPatch]:
+    """Flow code's `run_deployment(...)` runs the deployment here; `.stub(name, state=...)`, `.calls`."""
+    from pytest_prefect_flows.deployments.running import DeploymentPatch
+
+    with DeploymentPatch(_deployment_runner(request)) as patch:
+        yield patch
+
+
+def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
+    import prefect  # noqa: F401  (running deployments runs flows)
+
+    from pytest_prefect_flows.deployments.running import Catalog, DeploymentRunner
+
+    if catalog_key not in request.config.stash:  # the prefect.yaml files, read once per session
+        request.config.stash[catalog_key] = Catalog(request.config.rootpath)
+    if deployment_runner_key not in request.node.stash:
+        catalog = request.config.stash[catalog_key]
+        request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))
+    runner: DeploymentRunner = request.node.stash[deployment_runner_key]
+    return runner
 
 
 @pytest.hookimpl(wrapper=True)

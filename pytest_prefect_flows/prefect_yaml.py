@@ -71,6 +71,12 @@ class PrefectProject:
         """A top-level section (`pull`, `build`, `push`, `definitions`, ...) or None."""
         return self.raw.get(name)
 
+    def steps_for(self, spec: DeploymentSpec, section: str) -> tuple[Any, str]:
+        """The `build`/`push`/`pull` steps `spec` runs (its own, else the file's) and where they are."""
+        if section in spec.raw:
+            return spec.raw[section], section
+        return self.section(section), f"{section} (top level)"
+
 
 def load_project(path: Path | str) -> PrefectProject:
     """Read one `prefect.yaml`; a file that is not valid YAML or not a mapping is a `UsageError`."""

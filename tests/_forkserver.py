@@ -20,10 +20,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+# No pytest plugin here (xdist, syrupy, ...): pytest must import those itself to rewrite their asserts.
 PRELOAD = [
     "pytest",
-    "_pytest.pytester",
-    "xdist",
     "prefect",
     "prefect.flow_engine",
     "prefect.task_engine",
@@ -35,15 +34,16 @@ PRELOAD = [
 class ForkServer:
     """Starts the fork server lazily, with the environment the session began with."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], cwd: Path) -> None:
         self._environ = dict(environ)
+        self._cwd = cwd  # where the session started: relative entries of sys.path mean this
         self._context: Any = None
 
     def _start(self) -> Any:
         if self._context is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            with _environ(self._environ):
+            with _environ(self._environ), _cwd(self._cwd):
                 from multiprocessing import forkserver
 
                 forkserver.ensure_running()
@@ -75,6 +75,16 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:  # contextlib.chdir is Python 3.11+
+    saved = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
 
 
 def _child(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:

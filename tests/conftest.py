@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests._forkserver import ForkServer
 
     usable = hasattr(os, "fork") and not os.environ.get("PYTEST_PREFECT_FLOWS_NO_FORKSERVER")
-    config.stash[fork_server_key] = ForkServer(os.environ) if usable else None
+    config.stash[fork_server_key] = ForkServer(os.environ, Path.cwd()) if usable else None
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,14 @@ def _run_forked(
     """What `Pytester.runpytest_subprocess` does, with the process forked from the fork server."""
     __tracebackhide__ = True
     basetemp = make_numbered_dir(root=pytester.path, prefix="runpytest-", mode=0o700)
-    argv = [f"--basetemp={basetemp}", *map(os.fspath, args)]
+    # anyio's pytest plugin was imported with Prefect by the fork server: pytest cannot rewrite its
+    # asserts and says so, which a session run with `-W error` would turn into an error.
+    argv = [
+        f"--basetemp={basetemp}",
+        *map(os.fspath, args),
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+    ]
     for plugin in pytester.plugins:
         argv[:0] = ["-p", str(plugin)]
     env = os.environ.copy()

@@ -236,6 +236,12 @@ def module_name(path: Path) -> str:
     return ".".join(_module_parts(path)[1])
 
 
+def module_root(path: Path) -> tuple[Path, str]:
+    """The directory `path`'s dotted module name imports from, and that name."""
+    directory, parts = _module_parts(path)
+    return directory, ".".join(parts)
+
+
 def _module_parts(path: Path) -> tuple[Path, list[str]]:
     """The directory a module is imported from, and its dotted name's parts."""
     parts = [] if path.name == "__init__.py" else [path.stem]
