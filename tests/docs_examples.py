@@ -5,7 +5,8 @@ lists `docs` and `README.md`) to `collect_markdown`. A page becomes one test mod
 ```python blocks in order, after `from tests.docs_prelude import *` (the names the docs take from
 the reference suite in `example_flows/`):
 
-- a block whose first line is `# some/package/module.py` (not a `test_*.py`) becomes that module,
+- a block whose first line is `# some/package/module.py` (not a `test_*.py` or `conftest.py`) becomes
+  that module,
   importable by the blocks after it;
 - a block that defines tests or fixtures, or holds only imports and definitions, runs at module
   level, as it would in a test file;
@@ -84,7 +85,7 @@ def _run_block(block: Block, module: types.ModuleType, path: Path) -> None:
     tree = ast.parse(block.code)
     first_line = block.code.partition("\n")[0]
     module_file = _MODULE_FILE.fullmatch(first_line)
-    if module_file and not Path(module_file["path"]).name.startswith("test_"):
+    if module_file and not _is_test_file(Path(module_file["path"]).name):
         _define_module(module_file["path"].replace("/", "."), tree, path, block.line)
         return
     defined = {name for name, value in vars(module).items() if getfixturemarker(value) is None}
@@ -103,6 +104,10 @@ def _compile_and_run(tree: ast.Module, module: types.ModuleType, path: Path) -> 
     """With pytest's assertion rewriting, so a failing `assert` in the docs shows its values."""
     rewrite_asserts(tree, ast.unparse(tree).encode(), str(path))
     exec(compile(tree, str(path), "exec", dont_inherit=True), module.__dict__)  # no postponed annotations
+
+
+def _is_test_file(name: str) -> bool:
+    return name.startswith("test_") or name == "conftest"
 
 
 def _define_module(name: str, tree: ast.Module, path: Path, line: int) -> None:
