@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import types
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -216,7 +215,7 @@ def assert_task_not_run(run: FlowRunRecord | State, task: Any) -> None:
     flow_run = _flow_record(run, "assert_task_not_run")
     runs = flow_run.find_tasks(task)
     if not runs:
-        _check_task_exists(flow_run, task)
+        _check_task_can_run(flow_run, task)
         return
     listing = "; ".join(f"{task_run.name}: {_state_text(task_run.state)}" for task_run in runs)
     _fail(
@@ -569,32 +568,22 @@ def _recorded_task_run(task_run_id: Any) -> TaskRunRecord | None:
     return None
 
 
-def _check_task_exists(flow_run: FlowRunRecord, task: Any) -> None:
-    """A task name that neither ran nor is defined next to the flow is most likely a typo."""
+def _check_task_can_run(flow_run: FlowRunRecord, task: Any) -> None:
+    """A task the flow cannot call is most likely a typo, or a test of the wrong flow."""
     __tracebackhide__ = True
-    if not isinstance(task, str):
-        return
-    known = _defined_task_names(flow_run)
-    if known and task not in known:
+    from pytest_prefect_flows._reachable import callable_task_names
+
+    name = task_name_of(task)
+    known = callable_task_names(getattr(run.flow, "fn", None) for run in [flow_run, *flow_run.subflows])
+    if known and name not in known:
         raise UnknownTaskError(
-            f"assert_task_not_run(): no task named {task!r} ran in flow run {flow_run.name!r}, and none "
-            "is defined in the flow's module.\n"
+            f"assert_task_not_run(): no task named {name!r} ran in flow run {flow_run.name!r}, and the "
+            "flow cannot call one: neither its code nor the functions and subflows it calls name it.\n"
             f"Tasks in this run: {', '.join(flow_run.task_names) or '(none)'}\n"
-            f"Tasks the flow's module defines: {', '.join(sorted(known))}\n"
-            "Pass the task object instead of its name to skip this check."
+            f"Tasks the flow can call: {', '.join(sorted(known))}\n"
+            "If the flow gets the task at run time (a parameter, getattr), check "
+            "`run.find_tasks(task) == []` instead."
         )
-
-
-def _defined_task_names(flow_run: FlowRunRecord) -> set[str]:
-    from prefect import Task
-
-    names: set[str] = set()
-    flows = [flow_run, *flow_run.subflows]
-    for namespace in (getattr(getattr(run.flow, "fn", None), "__globals__", {}) for run in flows):
-        for value in list(namespace.values()):
-            members = vars(value).values() if isinstance(value, types.ModuleType) else [value]
-            names.update(member.name for member in members if isinstance(member, Task))
-    return names
 
 
 # --- formatting -------------------------------------------------------------------------------

@@ -42,6 +42,14 @@ class UnusedRouteError(PrefectFlowsError, AssertionError):
     """A `prefect_http` route was never called."""
 
 
+class UnmockedRequestError(PrefectFlowsError, AssertionError):
+    """A flow or task sent an HTTP request that no `prefect_http` route matches.
+
+    A missing route is a mistake in the test, not an outage: Prefect does not retry a task that
+    failed with it.
+    """
+
+
 class InjectedFault(Exception):
     """Raised inside a task by `fail_task(...)` / `fail_task.after(...)` when no `exc=` was given."""
 

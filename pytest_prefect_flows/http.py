@@ -14,18 +14,22 @@ Works without pytest::
 
 Leaving it checks that every route was called and names the ones that were not
 (`assert_all_called=False` to skip; `@pytest.mark.prefect(assert_all_called=False)` in pytest).
+A request no route matches raises `UnmockedRequestError` naming it and the routes; while a router is
+active, the task engines' `can_retry` answers no for a task that failed with it, so the mistake is
+reported once instead of once per retry (and no retry delay is spent on it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
 import respx
 from respx.models import AllMockedAssertionError, PassThrough
 
-from pytest_prefect_flows.exceptions import UnusedRouteError
+from pytest_prefect_flows.exceptions import UnmockedRequestError, UnusedRouteError
 
 Origin = tuple[str, str, int | None]
 
@@ -49,10 +53,26 @@ class PrefectHTTPRouter(respx.MockRouter):
         self.backend_origin: Origin | None = None
         self.unmatched: list[httpx.Request] = []
         self._backend_route = respx.Route()
+        self._refuses_retries = False
+
+    def __enter__(self) -> PrefectHTTPRouter:
+        super().__enter__()
+        return self
 
     def start(self) -> None:
         self.backend_origin = _backend_origin()
         super().start()
+        if not self._refuses_retries:
+            _NO_RETRY.add()
+            self._refuses_retries = True
+
+    def stop(self, clear: bool = True, reset: bool = True, quiet: bool = False) -> None:
+        try:
+            super().stop(clear=clear, reset=reset, quiet=quiet)
+        finally:
+            if self._refuses_retries:
+                _NO_RETRY.remove()
+                self._refuses_retries = False
 
     def _pass_backend(self, request: httpx.Request) -> None:
         if self.backend_origin is not None and _origin(request.url) == self.backend_origin:
@@ -67,16 +87,30 @@ class PrefectHTTPRouter(respx.MockRouter):
         try:
             return super().handler(request)
         except AllMockedAssertionError:
-            self.unmatched.append(request)
-            raise
+            raise self._unmocked(request) from None
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
         self._pass_backend(request)
         try:
             return await super().async_handler(request)
         except AllMockedAssertionError:
-            self.unmatched.append(request)
-            raise
+            raise self._unmocked(request) from None
+
+    def _unmocked(self, request: httpx.Request) -> UnmockedRequestError:
+        self.unmatched.append(request)
+        routes = [f"  {_describe(route)}" for route in self.routes] or ["  (none)"]
+        method = request.method.lower()
+        lines = [
+            f"{request.method} {request.url} is not mocked: no prefect_http route matches it. Routes:",
+            *routes,
+            f'Add one, e.g. prefect_http.{method}("{request.url}").respond(200, json=...). '
+            "A missing route is not an outage, so the task is not retried.",
+        ]
+        return UnmockedRequestError("\n".join(lines))
+
+    def skip_assert_all_called(self) -> None:
+        """Leave without checking that every route was called (the test failed for another reason)."""
+        self._assert_all_called = False
 
     def assert_all_called(self) -> None:
         uncalled = [route for route in self.routes if not route.called]
@@ -90,6 +124,66 @@ class PrefectHTTPRouter(respx.MockRouter):
                 "(mock_http(assert_all_called=False) outside pytest)."
             )
             raise UnusedRouteError("\n".join(lines))
+
+
+def _caused_by_unmocked_request(exc_or_state: Any) -> bool:
+    exc, seen = exc_or_state, set()
+    while isinstance(exc, BaseException) and id(exc) not in seen:
+        if isinstance(exc, UnmockedRequestError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _NoRetryOnUnmocked:
+    """Process-wide: while any router is active, a task that failed on an unmocked request is not retried."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._restore: list[tuple[Any, Any]] = []
+
+    def add(self) -> None:
+        with self._lock:
+            if not self._active:
+                self._install()
+            self._active += 1
+
+    def remove(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if not self._active:
+                for engine, original in self._restore:
+                    engine.can_retry = original
+                self._restore = []
+
+    def _install(self) -> None:
+        from prefect.task_engine import AsyncTaskRunEngine, SyncTaskRunEngine
+
+        for engine, wrap in ((SyncTaskRunEngine, _sync_can_retry), (AsyncTaskRunEngine, _async_can_retry)):
+            original = engine.__dict__["can_retry"]
+            self._restore.append((engine, original))
+            engine.can_retry = wrap(original)  # type: ignore[method-assign]
+
+
+def _sync_can_retry(original: Callable[..., bool]) -> Callable[..., bool]:
+    def can_retry(engine: Any, exc_or_state: Any) -> bool:
+        return not _caused_by_unmocked_request(exc_or_state) and original(engine, exc_or_state)
+
+    return can_retry
+
+
+def _async_can_retry(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def can_retry(engine: Any, exc_or_state: Any) -> bool:
+        if _caused_by_unmocked_request(exc_or_state):
+            return False
+        return bool(await original(engine, exc_or_state))
+
+    return can_retry
+
+
+_NO_RETRY = _NoRetryOnUnmocked()
 
 
 def _requests(requests: Iterable[httpx.Request]) -> str:

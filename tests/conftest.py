@@ -24,14 +24,40 @@ if TYPE_CHECKING:
 os.environ.setdefault("PYTEST_PREFECT_FLOWS_CACHE", str(default_template_dir()))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`@pytest.mark.slow` tests (real retry waits) are skipped unless selected with `-m slow`."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    skip_slow = pytest.mark.skip(reason="waits for real; run with -m slow")
-    for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(skip_slow)
+def record_long_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Sleeps of half a second or more by Prefect's engine are recorded (rounded to 0.1 s), not slept.
+
+    Shows whether the engine waited out a retry delay without the test waiting, and without timing
+    anything. Both `time.sleep` and `anyio.sleep` (Prefect 3.4's sync engine waits through it) are
+    replaced; shorter sleeps, and any sleep outside the engine (the backend's own loops), stay real.
+    """
+    import anyio
+
+    real_sleep, real_anyio_sleep = time.sleep, anyio.sleep
+    slept: list[float] = []
+
+    def engine_wait(seconds: float) -> bool:
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if seconds < 0.5 or not caller.startswith("prefect.") or caller.startswith("prefect.server"):
+            return False
+        slept.append(round(seconds, 1))
+        return True
+
+    def sleep(seconds: float) -> None:
+        # a polling caller (a flow retry waiting for the server) sleeps a little, so it does not spin
+        real_sleep(0.05 if engine_wait(seconds) else seconds)
+
+    async def anyio_sleep(delay: float, *args: object, **kwargs: object) -> object:
+        return await real_anyio_sleep(0.05 if engine_wait(delay) else delay, *args, **kwargs)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(anyio, "sleep", anyio_sleep)
+    return slept
+
+
+@pytest.fixture
+def long_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    return record_long_sleeps(monkeypatch)
 
 
 fork_server_key = pytest.StashKey["ForkServer | None"]()

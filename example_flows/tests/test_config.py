@@ -32,6 +32,10 @@ def test_the_password_never_reaches_logs_results_or_parameters(run_flow, configu
     assert prefect_logs.messages, "the flow logs where it connects"
     assert not [message for message in prefect_logs.messages if PASSWORD in message]
     assert PASSWORD not in run.result()
+    assert [task_run.task_name for task_run in run.task_runs] == [
+        "load_database_config",
+        "build_connection_url",
+    ]
     for task_run in run.task_runs:
         assert PASSWORD not in repr(task_run.parameters)
 

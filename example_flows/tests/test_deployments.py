@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prefect.schedules import Cron
 
-from example_flows.deployments import DEFAULT_PARAMETERS, nightly_etl
+from example_flows.deployments import nightly_etl
 from example_flows.etl import etl_pipeline
 from pytest_prefect_flows import next_runs
 
@@ -43,8 +43,11 @@ def test_default_parameters_satisfy_the_flow_signature():
     deployment = nightly_etl()
 
     validated = etl_pipeline.validate_parameters(deployment.parameters)  # raises on a missing/bad one
-    assert validated["db_path"] == Path("/srv/etl/warehouse.db")
-    assert deployment.parameters == DEFAULT_PARAMETERS
+    assert validated == {
+        "sources": ["shop", "marketplace", "partners"],
+        "data_dir": Path("/srv/etl/incoming"),
+        "db_path": Path("/srv/etl/warehouse.db"),
+    }
 
 
 def test_prefect_yaml_schedule_fires_when_the_python_one_does(yaml_deployment: dict):

@@ -127,8 +127,8 @@ class FlowCoveragePlugin:
             return  # a report from an xdist worker: the worker collects that test
         if report.failed:
             self._outcome[report.nodeid] = "failed"
-        elif report.skipped and self._outcome[report.nodeid] == "passed":
-            self._outcome[report.nodeid] = "skipped"
+        elif self._outcome[report.nodeid] == "passed" and (report.skipped or report.when == "call"):
+            self._outcome[report.nodeid] = _outcome_of(report)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Iterator[Any]:
@@ -278,6 +278,13 @@ class FlowCoveragePlugin:
         terminalreporter.write_sep("=", f"prefect import check: {len(self.problems)} problems", red=True)
         for problem in self.problems:
             terminalreporter.write_line(f"FAILED {problem}", red=True)
+
+
+def _outcome_of(report: pytest.TestReport) -> str:
+    """`passed`/`skipped`, or `xfailed`/`xpassed` for a test marked xfail (pytest's own terms)."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return "skipped" if report.skipped else "passed"
 
 
 class _XdistControllerHooks:

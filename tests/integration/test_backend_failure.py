@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 FLOW_MODULE = """
@@ -71,14 +69,12 @@ def test_server_that_keeps_dying_fails_the_next_test_naming_the_cause(pytester: 
             small()
         """
     )
-    started = time.monotonic()
     result = pytester.runpytest_subprocess("-q", timeout=240)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*BackendError: The isolated Prefect backend stopped 4 times (last: stopped); not restarting it.*"]
     )
     assert "httpx" not in result.stdout.str()
-    assert time.monotonic() - started < 200
 
 
 def test_hang_guard_fails_a_stuck_task_with_the_run_timeline(pytester: pytest.Pytester) -> None:
@@ -96,8 +92,7 @@ def test_hang_guard_fails_a_stuck_task_with_the_run_timeline(pytester: pytest.Py
             assert run_flow(small, 4).result() == 8
         """
     )
-    started = time.monotonic()
-    result = pytester.runpytest_subprocess("-q", timeout=240)
+    result = pytester.runpytest_subprocess("-q", timeout=240)  # the task alone would sleep 3 x 120 s
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -109,7 +104,6 @@ def test_hang_guard_fails_a_stuck_task_with_the_run_timeline(pytester: pytest.Py
             "E*Raise the limit with @pytest.mark.prefect(timeout=...)*",
         ]
     )
-    assert time.monotonic() - started < 100  # not the task's 3 x 120 s
 
 
 def test_prefect_timeout_option_stops_a_flow_blocked_on_a_lock(pytester: pytest.Pytester) -> None:

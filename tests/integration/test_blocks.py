@@ -204,6 +204,7 @@ def test_nothing_leaks_into_later_tests_under_xdist(pytester: pytest.Pytester) -
         import pytest
         from prefect import flow
         from prefect.blocks.system import Secret
+        from prefect.exceptions import ObjectNotFound
         from prefect.variables import Variable
         from pytest_prefect_flows import UnknownBlockError
 
@@ -212,13 +213,19 @@ def test_nothing_leaks_into_later_tests_under_xdist(pytester: pytest.Pytester) -
             Variable.set("written-by-flow", 1)
             Secret(value="from-flow").save("saved-by-flow")
 
-        def test_register(fake_blocks, run_flow):
+        def test_register(fake_blocks, run_flow, prefect_harness):
             fake_blocks.secret("database-password", "one")
             fake_blocks.variable("database-config", {"a": 1})
             run_flow(writes).result()
             assert Variable.get("written-by-flow") == 1
+            with prefect_harness.sync_client() as backend:  # the backend itself, past the fakes
+                for variable in ("written-by-flow", "database-config"):
+                    assert backend.read_variable_by_name(variable) is None
+                for block in ("database-password", "saved-by-flow"):
+                    with pytest.raises(ObjectNotFound):
+                        backend.read_block_document_by_name(block, block_type_slug="secret")
 
-        def test_real_backend_never_saw_the_fakes():
+        def test_a_later_test_sees_none_of_the_earlier_writes():
             assert Variable.get("written-by-flow") is None
             assert Variable.get("database-config") is None
             with pytest.raises(ValueError, match="Unable to find block document"):

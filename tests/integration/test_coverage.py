@@ -201,9 +201,37 @@ def test_cov_fail_under_without_flow_paths_is_a_usage_error(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_html_report_is_written(project: pytest.Pytester, tmp_path: Path) -> None:
-    project.makepyfile(test_etl=TESTS)
-    result = project.runpytest_subprocess(f"--prefect-report=html:{tmp_path}/out/report.html")
+def test_reports_show_xfail_and_the_html_timeline(project: pytest.Pytester, tmp_path: Path) -> None:
+    project.makepyfile(
+        test_etl=TESTS
+        + """
+import pytest
+
+@pytest.mark.xfail(reason="known bug")
+def test_expected_to_fail(run_flow):
+    run_flow(etl, "fifth")
+    raise AssertionError("still broken")
+
+@pytest.mark.xfail(reason="fixed already")
+def test_unexpectedly_passes(run_flow):
+    run_flow(etl, "sixth")
+"""
+    )
+    result = project.runpytest_subprocess(
+        f"--prefect-report=html:{tmp_path}/out/report.html", "--prefect-report=json:report.json"
+    )
+    result.assert_outcomes(passed=2, xfailed=1, xpassed=1)
     result.stdout.fnmatch_lines([f"html report written to {tmp_path}/out/report.html"])
+    report = json.loads(project.path.joinpath("report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    outcomes = {test["nodeid"].rpartition("::")[2]: test["outcome"] for test in report["tests"]}
+    assert outcomes == {
+        "test_etl_once": "passed",
+        "test_etl_twice": "passed",
+        "test_expected_to_fail": "xfailed",
+        "test_unexpectedly_passes": "xpassed",
+    }
     page = (tmp_path / "out" / "report.html").read_text()
-    assert page.count("<svg") == 2  # one timeline per test that ran flows
+    assert page.count("<svg") == 4  # one timeline per test that ran flows
+    assert '<b class="">xfailed</b>' in page
+    assert '<b class="">xpassed</b>' in page

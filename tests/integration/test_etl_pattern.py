@@ -58,6 +58,7 @@ def test_both_extracts_finish_before_transform_then_load(run_flow):
 
 def test_every_task_run_goes_pending_running_completed(run_flow):
     run = run_flow(etl)
+    assert [t.task_name for t in run.task_runs] == ["extract", "extract", "transform", "load"]
     for task_run in run.task_runs:
         assert_task_states(run, task_run, ["Pending", "Running", "Completed"])
 

@@ -124,7 +124,7 @@ def test_engine_sleeps_and_timeouts_stay_real(clock: PrefectClock) -> None:
 
     anyio.run(_sleep_under_a_timeout)
 
-    assert 0.05 <= freezegun.api.real_monotonic() - started < 5
+    assert freezegun.api.real_monotonic() - started >= 0.05, "the engine's sleep really waited"
     assert abs(time.monotonic() - freezegun.api.real_monotonic()) < 1, "the test's own timing is real"
     assert abs(time.perf_counter() - freezegun.api.real_perf_counter()) < 1
 

@@ -39,6 +39,31 @@ def child(x: int) -> int:
     return square(x)
 
 
+@task
+def cube(x: int) -> int:
+    return x**3
+
+
+@flow
+def child_cubes(x: int) -> int:
+    return cube(x)
+
+
+@flow
+def nested() -> int:
+    return square(2) + child_cubes(3)
+
+
+def _cubes_when(enabled: bool, x: int) -> int:
+    return cube(x) if enabled else x
+
+
+@flow
+def optional_work(x: int, square_it: bool = False, cube_it: bool = False) -> int:
+    x = square(x) if square_it else x
+    return _cubes_when(cube_it, x)
+
+
 @flow
 def fan_out() -> list[int]:
     mapped = square.map([1, 2, 3])
@@ -337,24 +362,28 @@ def test_bad_helper_arguments_are_usage_errors(run_flow: RunFlow, call: Any, mes
         call(helpers, run)
 
 
-def test_task_not_run_rejects_a_name_the_flow_module_does_not_define(run_flow: RunFlow) -> None:
+def test_task_not_run_passes_only_for_tasks_the_flow_can_call(run_flow: RunFlow) -> None:
     from pytest_prefect_flows import assert_task_not_run
 
-    run = run_flow(retrying)
-    assert_task_not_run(run, "square")  # defined next to the flow, did not run here
-    with pytest.raises(
-        UnknownTaskError, match=r"no task named 'sqaure'.*\n.*\nTasks the flow's module defines: "
-    ):
-        assert_task_not_run(run, "sqaure")
+    run = run_flow(optional_work, 3)
+    assert_task_not_run(run, "square")  # the flow calls it when square_it=True
+    assert_task_not_run(run, cube)  # through a helper function
+    for task_or_name in ("sqaure", flaky):  # a typo; a task of this module the flow never calls
+        with pytest.raises(
+            UnknownTaskError,
+            match=r"no task named '(sqaure|flaky)'.*\n.*\nTasks the flow can call: cube, square\n",
+        ):
+            assert_task_not_run(run, task_or_name)
 
 
 def test_task_helpers_find_task_runs_in_subflows(run_flow: RunFlow) -> None:
     from pytest_prefect_flows import assert_task_states
 
-    run = run_flow(fan_out)
-    inner = run.subflows[0].task("square")
-    assert_task_states(run, inner, ["Pending", "Running", "Completed"])
-    assert inner in run.tasks("square")
+    run = run_flow(nested)
+    assert [task_run.task_name for task_run in run.task_runs] == ["square"]  # cube ran in the subflow only
+    assert_task_states(run, "cube", ["Pending", "Running", "Completed"])
+    assert_task_states(run, cube, ["Pending", "Running", "Completed"])
+    assert run.task("cube") is run.subflows[0].task("cube")
 
 
 def test_logged_level_means_exactly_that_level(run_flow: RunFlow) -> None:
