@@ -44,7 +44,13 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PYTEST_FLOOR = "pytest==8.0.*"
 # On the minors between the oldest and the newest: the reference suite and the pytester tests of
 # every fixture. The oldest and the newest run the whole suite.
-REFERENCE_AND_FIXTURES = ["example_flows/tests", "tests/integration"]
+# Sessions that start xdist workers or kill processes (minutes each) run on the oldest and newest only.
+REFERENCE_AND_FIXTURES = [
+    "example_flows/tests",
+    "tests/integration",
+    "-k",
+    "not xdist and not killed and not interrupted",
+]
 
 
 def _run_tests(session: nox.Session, paths: list[str]) -> None:
