@@ -162,7 +162,8 @@ def _apply_environ(values: Mapping[str, str | None]) -> None:
 def template_database(cache_dir: Path | None = None) -> Path:
     """Path of a migrated database for the installed Prefect version, built once and reused.
 
-    Building runs the migrations and block registration in a subprocess (so nothing of the
+    Building runs the migrations (through the synchronous SQLite driver, see `_template`) and
+    block registration in a subprocess (so nothing of the
     build's settings stays in this process) under a file lock (so xdist workers build it once).
     """
     cache_dir = Path(cache_dir or default_template_dir())
@@ -191,13 +192,14 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_template(template: Path) -> None:
+def _build_template(template: Path, how: str = "fast") -> None:
+    """Build the template at `template`: `how` is a build of `_template.BUILDS`."""
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
         env = {**os.environ}
         _apply_to(env, isolation_env(Path(home), "http://127.0.0.1:1/api", partial))
         result = subprocess.run(
-            [sys.executable, "-m", "pytest_prefect_flows._template"],
+            [sys.executable, "-m", "pytest_prefect_flows._template", how],
             env=env,
             capture_output=True,
             text=True,
