@@ -4,11 +4,12 @@ The environment, set by `harness.template_database`, points the server settings 
 
 Two builds give the same database (`tests/unit/test_template.py` compares them):
 
-* `fast` (the default): Prefect's own Alembic migrations, run through the synchronous `sqlite3`
-  driver (`_compat.migrate_sqlite_synchronously`) instead of aiosqlite: about half the time.
-  Should it fail (a future Prefect whose migrations need the async driver), the file is removed
-  and the `migrations` build runs instead.
+* `fast`: Prefect's own Alembic migrations, run through the synchronous `sqlite3` driver
+  (`_compat.migrate_sqlite_synchronously`) instead of aiosqlite: about half the time.
 * `migrations`: `PrefectDBInterface.create_db()`, as `prefect server database upgrade` does.
+
+`auto` (the default) is `fast`, and should that fail (a future Prefect whose migrations need the
+async driver), removes the file and runs `migrations`.
 
 A schema created from the ORM metadata (`Base.metadata.create_all`) plus an Alembic stamp was
 measured and rejected: on Prefect 3.9 it lacks a table (`deployment_version`) and 16 indexes of the
@@ -22,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BUILDS = ("fast", "migrations")
+BUILDS = ("auto", "fast", "migrations")
 
 
-async def build(how: str = "fast") -> None:
+async def build(how: str = "auto") -> None:
     from prefect.server.database import provide_database_interface
     from prefect.server.models.block_registration import run_block_auto_registration
 
@@ -33,6 +34,8 @@ async def build(how: str = "fast") -> None:
 
     db = provide_database_interface()
     if how == "fast":
+        await asyncio.to_thread(_compat.migrate_sqlite_synchronously, _database_path(db))
+    elif how == "auto":
         database = _database_path(db)
         try:
             await asyncio.to_thread(_compat.migrate_sqlite_synchronously, database)
@@ -56,7 +59,7 @@ def _database_path(db: Any) -> str:
 
 
 def main(argv: list[str]) -> int:
-    how = argv[0] if argv else "fast"
+    how = argv[0] if argv else "auto"
     if how not in BUILDS:
         print(f"unknown template build {how!r}: use one of {', '.join(BUILDS)}", file=sys.stderr)
         return 2

@@ -192,7 +192,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_template(template: Path, how: str = "fast") -> None:
+def _build_template(template: Path, how: str = "auto") -> None:
     """Build the template at `template`: `how` is a build of `_template.BUILDS`."""
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
