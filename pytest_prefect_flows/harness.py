@@ -18,7 +18,9 @@ Why it is fast (see docs/performance.md for the measurements):
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import importlib
 import logging
 import os
 import select
@@ -557,9 +559,9 @@ class IsolatedBackend(_Backend):
                 problem = server_dependency_problem()
                 if problem is not None:
                     raise BackendError(problem)
-                if not self.database.exists():  # a restart keeps the session's data
-                    shutil.copyfile(template_database(self._template_dir), self.database)
                 self.activate()
+                if not self.database.exists():  # a restart keeps the session's data
+                    shutil.copyfile(self._template_while_importing_server(), self.database)
                 self._server = self._make_server()
             except BaseException as exc:
                 self._give_up(exc)
@@ -570,6 +572,14 @@ class IsolatedBackend(_Backend):
                 target=self._serve, name="prefect-flows-server", daemon=True
             )
             self._server_thread.start()
+
+    def _template_while_importing_server(self) -> Path:
+        """The template database; on a cold cache its build (a subprocess) runs while this process
+        imports Prefect's server, which it needs next, instead of before it."""
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefect-flows-template") as pool:
+            template = pool.submit(template_database, self._template_dir)
+            importlib.import_module("prefect.server.api.server")
+            return template.result()
 
     def _make_server(self) -> Any:
         import uvicorn
