@@ -18,7 +18,9 @@ Why it is fast (see docs/performance.md for the measurements):
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import importlib
 import logging
 import os
 import select
@@ -162,7 +164,8 @@ def _apply_environ(values: Mapping[str, str | None]) -> None:
 def template_database(cache_dir: Path | None = None) -> Path:
     """Path of a migrated database for the installed Prefect version, built once and reused.
 
-    Building runs the migrations and block registration in a subprocess (so nothing of the
+    Building runs the migrations (through the synchronous SQLite driver, see `_template`) and
+    block registration in a subprocess (so nothing of the
     build's settings stays in this process) under a file lock (so xdist workers build it once).
     """
     cache_dir = Path(cache_dir or default_template_dir())
@@ -191,13 +194,14 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_template(template: Path) -> None:
+def _build_template(template: Path, how: str = "auto") -> None:
+    """Build the template at `template`: `how` is a build of `_template.BUILDS`."""
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
         env = {**os.environ}
         _apply_to(env, isolation_env(Path(home), "http://127.0.0.1:1/api", partial))
         result = subprocess.run(
-            [sys.executable, "-m", "pytest_prefect_flows._template"],
+            [sys.executable, "-m", "pytest_prefect_flows._template", how],
             env=env,
             capture_output=True,
             text=True,
@@ -555,9 +559,9 @@ class IsolatedBackend(_Backend):
                 problem = server_dependency_problem()
                 if problem is not None:
                     raise BackendError(problem)
-                if not self.database.exists():  # a restart keeps the session's data
-                    shutil.copyfile(template_database(self._template_dir), self.database)
                 self.activate()
+                if not self.database.exists():  # a restart keeps the session's data
+                    shutil.copyfile(self._template_while_importing_server(), self.database)
                 self._server = self._make_server()
             except BaseException as exc:
                 self._give_up(exc)
@@ -568,6 +572,14 @@ class IsolatedBackend(_Backend):
                 target=self._serve, name="prefect-flows-server", daemon=True
             )
             self._server_thread.start()
+
+    def _template_while_importing_server(self) -> Path:
+        """The template database; on a cold cache its build (a subprocess) runs while this process
+        imports Prefect's server, which it needs next, instead of before it."""
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefect-flows-template") as pool:
+            template = pool.submit(template_database, self._template_dir)
+            importlib.import_module("prefect.server.api.server")
+            return template.result()
 
     def _make_server(self) -> Any:
         import uvicorn
