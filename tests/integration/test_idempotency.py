@@ -109,7 +109,9 @@ def test_hypothesis_check_shows_the_shrunk_input_and_the_diff(pytester: pytest.P
             return rows
 
         def test_to_cents_is_idempotent():
-            check_idempotent(to_cents, records({"id": int, "amount": float}, unique_by="id"))
+            check_idempotent(
+                to_cents, records({"id": int, "amount": float}, unique_by="id"), max_shrinks=None
+            )
         """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
