@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -67,13 +68,24 @@ def _report(value: str) -> str:
 GATE_MODES = ("whole-suite", "always")
 
 
-def _gates(value: str) -> str:
-    if value in GATE_MODES:
-        return value
-    raise pytest.UsageError(
-        f"--prefect-gates={value!r} is not a mode; use `whole-suite` (skip the gates when the "
-        "command line selects part of the suite) or `always`."
-    )
+def _choice(option: str, modes: tuple[str, ...], meaning: str) -> Callable[[str], str]:
+    """A converter that accepts one of `modes` and otherwise names them and what they mean."""
+
+    def convert(value: str) -> str:
+        if value in modes:
+            return value
+        raise pytest.UsageError(
+            f"{option}={value!r} is not a mode; use one of {', '.join(modes)} ({meaning})."
+        )
+
+    return convert
+
+
+_gates = _choice(
+    "--prefect-gates",
+    GATE_MODES,
+    "whole-suite: skip the gates when the command line selects part of the suite; always: apply them",
+)
 
 
 def _seconds(value: str) -> float:
@@ -89,12 +101,11 @@ def _seconds(value: str) -> float:
 def _hook_errors(value: str) -> str:
     from pytest_prefect_flows.hooks import MODES
 
-    if value in MODES:
-        return value
-    raise pytest.UsageError(
-        f"prefect_hook_errors={value!r} is not a mode; use one of {', '.join(MODES)} "
-        "(warn: a pytest warning on the test; fail: the test fails; ignore: nothing)."
-    )
+    return _choice(
+        "prefect_hook_errors",
+        MODES,
+        "warn: a pytest warning on the test; fail: the test fails; ignore: nothing",
+    )(value)
 
 
 # name -> (ini type, default, converter, help)

@@ -51,6 +51,7 @@ from prefect.types.names import BlockDocumentName, VariableName
 from prefect.utilities.dispatch import lookup_type
 from prefect.variables import Variable
 
+from pytest_prefect_flows._patching import AttributePatches
 from pytest_prefect_flows.exceptions import UnknownBlockError, UsageError
 
 _BlockT = TypeVar("_BlockT", bound=Block)
@@ -267,7 +268,7 @@ class _Store:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._active: list[FakeBlocks] = []
-        self._restore: list[tuple[type[Any], str, Any]] = []
+        self._patches = AttributePatches()
 
     def push(self, fakes: FakeBlocks) -> None:
         with self._lock:
@@ -284,16 +285,10 @@ class _Store:
     def _install(self) -> None:
         for owner, name, replacement in _REPLACEMENTS:
             # `Block.asave` is new in Prefect 3.6: where it is missing the fake adds it meanwhile.
-            self._restore.append((owner, name, owner.__dict__.get(name, _MISSING)))
-            setattr(owner, name, replacement)
+            self._patches.replace(owner, name, replacement)
 
     def _uninstall(self) -> None:
-        for owner, name, original in reversed(self._restore):
-            if original is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, original)
-        self._restore.clear()
+        self._patches.restore()
 
     @property
     def innermost(self) -> FakeBlocks:

@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pytest_prefect_flows._context import current_run_name, in_flow_or_task_run
+from pytest_prefect_flows._patching import AttributePatches
 from pytest_prefect_flows.exceptions import NetworkBlockedError, NetworkWarning
 
-_INHERITED = object()  # `socket.socket.connect` is inherited from `_socket.socket`: delete, not set
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 HINT = (
     "Mock it with the prefect_http fixture (a respx router: "
@@ -65,7 +65,7 @@ class NetworkGuard:
         self.allowed = {host.lower() for host in allowed}
         self.attempts: list[tuple[str, str]] = []  # (host:port, where) in order, each host once
         self._lock = threading.Lock()
-        self._restore: list[tuple[Any, str, Any]] = []
+        self._patches = AttributePatches()  # `socket.socket.connect` is inherited: deleted again
 
     def start(self) -> None:
         self._patch(socket, "getaddrinfo", self._wrap_getaddrinfo)
@@ -73,17 +73,10 @@ class NetworkGuard:
         self._patch(socket.socket, "connect_ex", self._wrap_connect)
 
     def stop(self) -> None:
-        for owner, name, original in reversed(self._restore):
-            if original is _INHERITED:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, original)
-        self._restore.clear()
+        self._patches.restore()
 
     def _patch(self, owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
-        original = getattr(owner, name)
-        self._restore.append((owner, name, vars(owner).get(name, _INHERITED)))
-        setattr(owner, name, wrap(original))
+        self._patches.replace(owner, name, wrap(getattr(owner, name)))
 
     def check(self, host: Any, port: Any) -> None:
         """Let a lookup or connection to `host` go ahead, record it, or refuse it."""
