@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip(
+    "syrupy", reason="snapshots need the `snapshot` extra: pip install 'pytest-prefect-flows[snapshot]'"
+)
+
 from syrupy.matchers import path_type
 
 from example_flows.cached import score_dataset
