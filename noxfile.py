@@ -18,8 +18,9 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-# What .ci/run runs: every minor, and the Pythons no `tests` session and no README command runs.
-nox.options.sessions = ["tests", "pythons-3.10", "pythons-3.12"]
+# What .ci/run runs: every minor, which between them run every Python (PYTHON_FOR); `pythons` runs
+# the newest Prefect on one Python when a Python-only change needs checking.
+nox.options.sessions = ["tests"]
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 # The newest patch of every supported minor, and what else that minor needs installed beside it.
