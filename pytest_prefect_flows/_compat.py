@@ -171,6 +171,27 @@ def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
     return build(dict(config))["schedule"]
 
 
+def flow_to_deployment(flow: Any, name: str) -> Any:
+    """`flow.to_deployment(name=name)`, also for a flow whose file lies outside the current directory.
+
+    Prefect 3.6+ (checked on 3.6.29 and 3.9.1) names such a file by a relative path with `..`.
+    Prefect 3.4 (checked on 3.4.25; 3.5 unchecked) raises ValueError from `Path.relative_to`: there the
+    deployment is built with a module-path entrypoint instead, which checks the same flow. The
+    fallback can go when 3.5 leaves the supported range.
+    """
+    from pathlib import Path
+
+    from prefect.types.entrypoint import EntrypointType
+
+    try:
+        return flow.to_deployment(name=name)
+    except ValueError:
+        file = getattr(flow.fn, "__globals__", {}).get("__file__")
+        if not file or Path(file).absolute().is_relative_to(Path.cwd().absolute()):
+            raise
+        return flow.to_deployment(name=name, entrypoint_type=EntrypointType.MODULE_PATH)
+
+
 def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a Prefect function that is sync or async depending on its caller, and get its result.
 
