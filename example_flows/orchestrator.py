@@ -5,8 +5,8 @@ Each step runs as its own deployment (`prefect.yaml`: `etl-pipeline/nightly-etl`
 orders them and stops when one of them does not complete.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Prefect 3.4 cannot validate flow parameters whose
+# annotations are strings naming imported classes (`Path`); see docs/supported-versions.md.
 from pathlib import Path
 
 from prefect import flow, get_run_logger

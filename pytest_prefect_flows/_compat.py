@@ -173,6 +173,48 @@ def deployment_schedule_from_yaml(config: dict[str, Any]) -> Any:
     return build(dict(config))["schedule"]
 
 
+def flow_to_deployment(flow: Any, name: str) -> Any:
+    """`flow.to_deployment(name=name)`, also for a flow whose file lies outside the current directory.
+
+    Prefect 3.6+ (checked on 3.6.29 and 3.9.1) names such a file by a relative path with `..`.
+    Prefect 3.4 (checked on 3.4.25; 3.5 unchecked) raises ValueError from `Path.relative_to`: there the
+    deployment is built with a module-path entrypoint instead, which checks the same flow. The
+    fallback can go when 3.5 leaves the supported range.
+    """
+    from pathlib import Path
+
+    from prefect.types.entrypoint import EntrypointType
+
+    try:
+        return flow.to_deployment(name=name)
+    except ValueError:
+        file = getattr(flow.fn, "__globals__", {}).get("__file__")
+        if not file or Path(file).absolute().is_relative_to(Path.cwd().absolute()):
+            raise
+        return flow.to_deployment(name=name, entrypoint_type=EntrypointType.MODULE_PATH)
+
+
+def requested_retry_delay(task: Any, retries: int) -> float | None:
+    """Seconds the task engine asks to wait before retrying a run of `task` retried `retries` times
+    so far; None when it is drawn at random.
+
+    Prefect 3.4 to 3.9 (checked on 3.4.25, 3.6.29, 3.9.1) schedule `AwaitingRetry` at "now" plus
+    `retry_delay_seconds[min(retries, len - 1)]` (a list) or `retry_delay_seconds` (a number), then
+    stamp the state with a second clock read. Prefect 3.9 draws a random delay around it for a task
+    with a `retry_jitter_factor` (3.4 and 3.6 ignore the factor): None for such a task on every
+    version, and the delay is read from the state's times instead.
+    """
+    from collections.abc import Sequence
+
+    delays = getattr(task, "retry_delay_seconds", None)
+    if not delays:
+        return None
+    delay = delays[min(retries, len(delays) - 1)] if isinstance(delays, Sequence) else delays
+    if getattr(task, "retry_jitter_factor", None) and delay > 0:
+        return None
+    return float(delay)
+
+
 def call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a Prefect function that is sync or async depending on its caller, and get its result.
 

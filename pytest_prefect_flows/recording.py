@@ -364,7 +364,7 @@ class RunLog:
             record.attempts = max(record.attempts, task_run.run_count)
             record._add(state, attempt=max(task_run.run_count, 1))
             if state.name == "AwaitingRetry":
-                record.retry_delays.append(_scheduled_delay(state))
+                record.retry_delays.append(_task_retry_delay(record, state))
 
     def _new_task_record(self, task_run: Any, context: Any) -> TaskRunRecord:
         record = TaskRunRecord(
@@ -405,6 +405,15 @@ class RunLog:
 
     def __repr__(self) -> str:
         return f"<RunLog flow_runs={len(self._flow_runs)} task_runs={len(self._task_runs)}>"
+
+
+def _task_retry_delay(record: TaskRunRecord, state: State) -> float:
+    """The delay the engine asked for, from the task's retry settings (exact); from the state's
+    times (`_scheduled_delay`) only when it is random (`retry_jitter_factor`) or the task unknown."""
+    from pytest_prefect_flows._compat import requested_retry_delay
+
+    asked = requested_retry_delay(record.task, len(record.retry_delays)) if record.task is not None else None
+    return asked if asked is not None else _scheduled_delay(state)
 
 
 def _scheduled_delay(state: State) -> float:

@@ -56,6 +56,8 @@ def check_loaded(discovery: Discovery) -> list[Problem]:
 def _check_flow(flow: Definition) -> list[Problem]:
     from prefect.utilities.callables import parameter_schema
 
+    from pytest_prefect_flows._compat import flow_to_deployment
+
     def problem(check: str, message: str) -> Problem:
         return Problem(check, flow.module, flow.location, message, object=f"flow {flow.name!r}")
 
@@ -65,7 +67,7 @@ def _check_flow(flow: Definition) -> list[Problem]:
         return [problem("parameters", f"cannot build the parameter schema: {type(exc).__name__}: {exc}")]
     problems = []
     try:
-        flow.obj.to_deployment(name=f"{flow.name}-import-check")
+        flow_to_deployment(flow.obj, f"{flow.name}-import-check")
     except Exception as exc:
         problems.append(problem("deployment", f"cannot become a deployment: {type(exc).__name__}: {exc}"))
     for name, keys in _duplicate_task_names(flow.obj).items():

@@ -228,12 +228,19 @@ def test_server_backend_runs_against_existing_server_with_session_tag(
 def test_server_default_result_storage_is_asked_once_and_follows_changes(pytester: pytest.Pytester) -> None:
     """The engine asks `GET /admin/storage` twice per flow run; the plugin keeps the answer until a
     test changes it through the API, and the next flow run then writes where the server says. The
-    test's block is removed after it, and with it the server's default."""
+    test's block is removed after it, and with it the server's default.
+
+    A Prefect without that lookup (`_compat.server_default_storage_lookups()` is None: 3.4 to 3.6)
+    never asks and has no server default to change or leave behind: the test checks exactly that."""
     pytester.makepyfile(
         """
         import httpx
         from prefect import flow, get_client
         from prefect.filesystems import LocalFileSystem
+
+        from pytest_prefect_flows._compat import server_default_storage_lookups
+
+        HAS_SERVER_DEFAULT = server_default_storage_lookups() is not None
 
         @flow(persist_result=True)
         def keep(x: int) -> int:
@@ -253,6 +260,11 @@ def test_server_default_result_storage_is_asked_once_and_follows_changes(pyteste
             monkeypatch.setattr(httpx.Client, "send", counting)
             for x in range(3):
                 assert keep(x) == x * 10
+            if not HAS_SERVER_DEFAULT:
+                assert lookups == []
+                with get_client(sync_client=True) as client:
+                    assert not hasattr(client, "update_server_default_result_storage")
+                return
             assert lookups.count("GET") <= 1, lookups
 
             with get_client(sync_client=True) as client:
@@ -262,6 +274,9 @@ def test_server_default_result_storage_is_asked_once_and_follows_changes(pyteste
 
         def test_the_next_test_starts_with_no_server_default_storage():
             with get_client(sync_client=True) as client:
+                if not HAS_SERVER_DEFAULT:
+                    assert not hasattr(client, "read_server_default_result_storage")
+                    return
                 assert client.read_server_default_result_storage().default_result_storage_block_id is None
         """
     )

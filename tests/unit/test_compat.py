@@ -58,3 +58,25 @@ def test_events_client_override_picks_the_worker_client_and_restores_it() -> Non
     assert "instance" in EventsWorker.__dict__
     assert getattr(EventsWorker, "_client_override", None) == outer
     EventsWorker.drain_all()
+
+
+def test_requested_retry_delay_follows_the_task_settings() -> None:
+    from prefect import task
+
+    @task(retries=3, retry_delay_seconds=[5, 30])
+    def listed() -> None: ...
+
+    @task(retries=2, retry_delay_seconds=2.5)
+    def fixed() -> None: ...
+
+    @task(retries=2, retry_delay_seconds=[10], retry_jitter_factor=0.5)
+    def jittered() -> None: ...
+
+    @task(retries=2)
+    def immediate() -> None: ...
+
+    # The last listed delay repeats once the list runs out, as in the engine.
+    assert [_compat.requested_retry_delay(listed, retries) for retries in range(3)] == [5.0, 30.0, 30.0]
+    assert _compat.requested_retry_delay(fixed, 1) == 2.5
+    assert _compat.requested_retry_delay(jittered, 0) is None  # random: read from the state instead
+    assert _compat.requested_retry_delay(immediate, 0) is None

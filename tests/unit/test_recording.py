@@ -197,6 +197,27 @@ def test_retried_task_keeps_states_attempts_delays_and_errors(run_flow: RunFlow)
     assert task_run.result() == "up"
 
 
+def test_retry_delays_are_the_ones_asked_for_when_the_engine_is_slow_to_stamp_the_state(
+    run_flow: RunFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine reads the clock for the scheduled time and again for the state's timestamp; a
+    busy process (the in-process server's thread) can put many ms between the two reads."""
+    import datetime as dt
+
+    import prefect.task_engine
+
+    awaiting_retry = prefect.task_engine.AwaitingRetry
+
+    def stamped_late(*args: Any, **kwargs: Any) -> Any:
+        state = awaiting_retry(*args, **kwargs)
+        state.timestamp += dt.timedelta(milliseconds=250)
+        return state
+
+    monkeypatch.setattr(prefect.task_engine, "AwaitingRetry", stamped_late)
+
+    assert run_flow(retrying).task("flaky").retry_delays == [1.0, 5.0]
+
+
 def test_second_run_with_same_cache_key_is_cached(run_flow: RunFlow) -> None:
     @flow
     def twice() -> None:
