@@ -20,20 +20,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefect import flow, task
+from records import mapped, square  # the same mapped flow as the records benchmark
 
 from pytest_prefect_flows.coverage.direct import FunctionWatch
 from pytest_prefect_flows.harness import IsolatedBackend
-
-
-@task
-def square(x: int) -> int:
-    return x * x
-
-
-@flow
-def mapped(n: int) -> int:
-    return sum(future.result() for future in square.map(range(n)))
 
 
 class TimedWatch(FunctionWatch):
