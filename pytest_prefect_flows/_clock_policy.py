@@ -11,7 +11,10 @@ replaces freezegun's decisions with these rules, looked up at the first frame ou
 * other code reads frozen wall-clock time (`datetime.now()`, `date.today()`, `time.time()`, ...);
 * `time.monotonic()` / `time.perf_counter()` are frozen only for code running inside a flow or task
   run (flow and task code), so a poll loop's deadline moves with `tick()` and `skip_sleeps()`,
-  while the test's own timing stays real.
+  while the test's own timing stays real;
+* an event emitted by other code (`emit_event(...)` called from the test, a flow or a task, without
+  `occurred`) is stamped with the frozen time that code sees, although Prefect reads the clock for
+  it; the engine's own events keep real time.
 
 `SleepSkipper` makes `time.sleep`, `asyncio.sleep` and `anyio.sleep` called by flow and task code
 advance the frozen clock instead of waiting; engine sleeps stay real.
@@ -26,9 +29,11 @@ import time
 from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import freezegun.api
 
+from pytest_prefect_flows._compat import emit_event_clock
 from pytest_prefect_flows._context import in_flow_or_task_run
 
 _MONOTONIC_FAKES = frozenset(
@@ -48,8 +53,10 @@ def _real_utcnow() -> dt.datetime:
 class ClockPolicy:
     """Installs the caller rules on freezegun while a clock is frozen; `uninstall()` restores it."""
 
-    def __init__(self, engine_modules: tuple[str, ...]) -> None:
+    def __init__(self, engine_modules: tuple[str, ...], frozen_now: Callable[[], dt.datetime]) -> None:
+        """`frozen_now()`: the frozen instant, timezone-aware (stamped on events user code emits)."""
         self.engine_modules = engine_modules
+        self._frozen_now = frozen_now
         self._saved: list[tuple[Any, str, Any]] = []
 
     def install(self) -> None:
@@ -62,6 +69,8 @@ class ClockPolicy:
             api.FakeDatetime, "utcnow", self._real_for_engine(api.FakeDatetime.utcnow, _real_utcnow)
         )
         self._replace(api.FakeDate, "today", self._real_for_engine(api.FakeDate.today, api.real_date.today))
+        owner, name, emit_event_code = emit_event_clock()
+        self._replace(owner, name, self._frozen_for_user_events(vars(owner)[name], emit_event_code))
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._saved):
@@ -96,6 +105,29 @@ class ClockPolicy:
             return frozen(*args, **kwargs)
 
         return classmethod(read)
+
+    def _frozen_for_user_events(self, prefect_now: Callable[..., Any], emit_event_code: Any) -> Any:
+        """Prefect's `now()`: the frozen time when `emit_event` asks for it on behalf of user code.
+
+        `emit_event` stamps `occurred` with Prefect's `now()`, an engine call that reads real time
+        (and on Python 3.13+ reads a clock freezegun does not patch). The event is the caller's,
+        though: emitted by the test, a flow or a task, it carries the time that code sees.
+        """
+
+        def now(tz: Any = "UTC") -> Any:
+            caller = sys._getframe(1)
+            if caller.f_code is emit_event_code and not self.is_engine(caller.f_back):
+                return self._frozen_now().astimezone(_zone(tz))
+            return prefect_now(tz)
+
+        return now
+
+
+def _zone(tz: Any) -> dt.tzinfo:
+    if isinstance(tz, dt.tzinfo):
+        return tz
+    name = str(getattr(tz, "name", tz))
+    return dt.timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
 
 
 def _module_of(frame: FrameType | None) -> str:

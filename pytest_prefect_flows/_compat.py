@@ -75,6 +75,19 @@ def events_client_override(client_type: Any, **client_kwargs: Any) -> Iterator[N
         EventsWorker.instance = original  # type: ignore[method-assign]
 
 
+def emit_event_clock() -> tuple[Any, str, Any]:
+    """Where `emit_event` reads the time it stamps on an event emitted without `occurred`.
+
+    Prefect 3.4 to 3.9: `prefect.events.utilities.emit_event` calls `prefect.types._datetime.now("UTC")`,
+    looked up on that module at each call. Returns the module, the attribute name and `emit_event`'s
+    code object (to recognise its frame). Revisit when a Prefect release moves either function.
+    """
+    import prefect.events.utilities
+    import prefect.types._datetime
+
+    return prefect.types._datetime, "now", prefect.events.utilities.emit_event.__code__
+
+
 def server_dependency_problem() -> str | None:
     """Why Prefect's server cannot serve Prefect's client in this environment, or None.
 

@@ -10,6 +10,8 @@ flows' code, while the engine and the in-process backend keep real time. How:
   standard library) reads real time from every clock, so state timestamps, log times, timelines and
   report durations stay real; other code reads frozen wall-clock time; `time.monotonic()` and
   `time.perf_counter()` are frozen only for flow and task code, so the test's own timing is real;
+  an `emit_event(...)` called by the test, a flow or a task is stamped with the frozen time, while
+  the engine's own events keep real time;
 * asyncio event loops keep real monotonic time (`real_asyncio=True`);
 * a module imported while time is frozen binds freezegun's `FakeDatetime` where it says
   `from datetime import datetime`, and pydantic cannot build a schema for that class (Prefect imports
@@ -87,7 +89,7 @@ class PrefectClock:
         self.ignore = (*ENGINE_MODULES, *ignore)
         self._freezer: Any = None
         self._factory: Any = None
-        self._policy = ClockPolicy(self.ignore)
+        self._policy = ClockPolicy(self.ignore, self.now)
         self._sleeps: SleepSkipper | None = None
         self._skipped_earlier: list[float] = []
 

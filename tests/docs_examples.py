@@ -14,7 +14,8 @@ the reference suite in `example_flows/`):
   runs at collection; the names it uses that nothing defines are its fixtures (`run_flow`,
   `fail_task`, `data_dir`, ...).
 
-A block right after a `<!-- not-run -->` line is a fragment for reading only (kept rare).
+A block right after a `<!-- not-run -->` line is a fragment for reading only (kept rare), or a
+script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py.
 Tracebacks point at the Markdown lines. The snapshot examples' baselines are syrupy's, in
 `docs/__snapshots__/` (`pytest docs/snapshots.md --snapshot-update` after changing them).
 """

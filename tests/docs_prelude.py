@@ -25,6 +25,7 @@ from example_flows.etl import etl_pipeline, load_records, read_orders
 from example_flows.files import aggregate, list_files, process_files, summarize_file
 from example_flows.freshness import refresh_if_stale
 from example_flows.http_extract import http_extract, is_transient
+from example_flows.inventory import LOW_STOCK_EVENT, check_stock, reorder_stock
 from example_flows.monitored import daily_report
 from example_flows.tests.conftest import SOURCES, data_dir, db_path
 from example_flows.tests.test_config import PASSWORD, configured
@@ -33,4 +34,5 @@ from example_flows.tests.test_etl import EXPECTED_ROWS
 from example_flows.tests.test_files import csv_dir
 from example_flows.tests.test_freshness import state_path
 from example_flows.tests.test_http_extract import API, PAGE_1, PAGE_2
+from example_flows.tests.test_inventory import PREFECT_YAML, REORDER_POINTS
 from pytest_prefect_flows import *  # noqa: F403  (every helper the docs name)

@@ -14,6 +14,7 @@ import freezegun.api
 import pytest
 from prefect import flow, get_run_logger, task
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.events import emit_event
 from prefect.schedules import Cron
 
 from pytest_prefect_flows import RunFlow, UsageError
@@ -157,6 +158,43 @@ def test_records_logs_and_timelines_stay_real_under_a_frozen_clock(
     assert (step.duration or 0) > 0
     assert abs(step.logs[0].created - real_now.timestamp()) < 60, "log times are real"
     assert "+0.000s  0.000s" not in run.timeline()
+
+
+@task
+def announce_in_a_task() -> None:
+    emit_event("clock.task.said", resource={"prefect.resource.id": "clock.test"})
+
+
+@flow
+def announcing_flow() -> None:
+    emit_event("clock.flow.said", resource={"prefect.resource.id": "clock.test"})
+    announce_in_a_task()
+
+
+def test_user_events_carry_frozen_time_engine_events_real_time(
+    run_flow: RunFlow, clock: PrefectClock, prefect_events: Any
+) -> None:
+    clock.freeze("2001-01-01T00:00:00Z")
+    emit_event("clock.test.said", resource={"prefect.resource.id": "clock.test"})
+    clock.tick(30)
+
+    run_flow(announcing_flow)
+
+    occurred = {event.event: event.occurred for event in prefect_events.events}
+    frozen = dt.datetime(2001, 1, 1, tzinfo=UTC)
+    assert occurred["clock.test.said"] == frozen
+    assert occurred["clock.flow.said"] == occurred["clock.task.said"] == frozen + dt.timedelta(seconds=30)
+    real_now = freezegun.api.real_datetime.now(UTC)
+    engine_events = prefect_events.named("prefect.*").events
+    assert engine_events, "the engine's own state events were recorded"
+    assert all(abs(real_now - event.occurred) < dt.timedelta(minutes=1) for event in engine_events)
+
+
+def test_events_emitted_with_occurred_keep_it(clock: PrefectClock, prefect_events: Any) -> None:
+    clock.freeze("2001-01-01T00:00:00Z")
+    emit_event("clock.test.said", resource={"prefect.resource.id": "clock.test"}, occurred=NEW_YEAR_2AM)
+
+    assert [event.occurred for event in prefect_events.events] == [NEW_YEAR_2AM]
 
 
 def test_skip_sleeps_advances_the_clock_for_flow_code(run_flow: RunFlow, clock: PrefectClock) -> None:
