@@ -347,3 +347,42 @@ def _run_migrations(engine: Any, config: Any, script: Any, metadata: Any) -> Non
                 context.run_migrations()
             context.execute("END")
             context.execute("PRAGMA foreign_keys=ON")
+
+
+def build_prefect_datetime_schemas_from_real_datetime() -> None:
+    """Prefect's `DateTime` schema never sees freezegun's `FakeDatetime` (idempotent).
+
+    Prefect 3.9 on Python 3.13+ (the `whenever` branch of `prefect.types._datetime`): `_DateTime`
+    builds its pydantic schema from `datetime.datetime` when a schema is first needed, and FastAPI
+    builds a route's schemas on the route's first request. A first request made while a clock is
+    frozen found `FakeDatetime` there, which pydantic cannot handle (HTTP 500 from the API). The
+    handler Prefect calls is given the real class instead. Other versions and Pythons have no
+    `_DateTime` hook: nothing to do.
+    """
+    import freezegun.api
+    import prefect.types._datetime as prefect_datetime
+
+    cls = getattr(prefect_datetime, "_DateTime", None)
+    original = vars(cls).get("__get_pydantic_core_schema__") if cls is not None else None
+    if original is None or getattr(original, "_real_datetime_handler", False):
+        return
+    fake, real = freezegun.api.FakeDatetime, freezegun.api.real_datetime
+
+    def schema(klass: Any, source_type: Any, handler: Any) -> Any:
+        return original.__func__(klass, source_type, _RealDatetimeHandler(handler, fake, real))
+
+    schema._real_datetime_handler = True  # type: ignore[attr-defined]
+    cls.__get_pydantic_core_schema__ = classmethod(schema)  # type: ignore[union-attr]
+
+
+class _RealDatetimeHandler:
+    """A pydantic schema handler that builds `real` wherever it is asked for `fake`."""
+
+    def __init__(self, handler: Any, fake: type, real: type) -> None:
+        self._handler, self._fake, self._real = handler, fake, real
+
+    def __call__(self, source_type: Any) -> Any:
+        return self._handler(self._real if source_type is self._fake else source_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handler, name)

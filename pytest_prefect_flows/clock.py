@@ -44,6 +44,7 @@ import freezegun
 import freezegun.api
 
 from pytest_prefect_flows._clock_policy import ClockPolicy, SleepSkipper
+from pytest_prefect_flows._compat import build_prefect_datetime_schemas_from_real_datetime
 from pytest_prefect_flows.exceptions import UsageError
 
 # Modules whose own calls keep real time: the engine, the API server and what they run on.
@@ -104,6 +105,7 @@ class PrefectClock:
             self._factory.move_to(instant)
             return instant
         _teach_pydantic_fake_datetimes()
+        build_prefect_datetime_schemas_from_real_datetime()
         self._freezer = freezegun.freeze_time(instant, ignore=list(self.ignore), real_asyncio=True)
         self._factory = self._freezer.start()
         self._policy.install()
