@@ -352,11 +352,11 @@ def _run_migrations(engine: Any, config: Any, script: Any, metadata: Any) -> Non
 def build_prefect_datetime_schemas_from_real_datetime() -> None:
     """Prefect's `DateTime` schema never sees freezegun's `FakeDatetime` (idempotent).
 
-    Prefect 3.9 on Python 3.13+ (the `whenever` branch of `prefect.types._datetime`): `_DateTime`
+    Prefect 3.7+ on Python 3.13+ (the `whenever` branch of `prefect.types._datetime`): `_DateTime`
     builds its pydantic schema from `datetime.datetime` when a schema is first needed, and FastAPI
     builds a route's schemas on the route's first request. A first request made while a clock is
     frozen found `FakeDatetime` there, which pydantic cannot handle (HTTP 500 from the API). The
-    handler Prefect calls is given the real class instead. Other versions and Pythons have no
+    handler Prefect calls is given the real class instead. Prefect 3.4 to 3.6 and other Pythons have no
     `_DateTime` hook: nothing to do.
     """
     import freezegun.api
