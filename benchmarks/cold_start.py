@@ -57,8 +57,9 @@ if how == "native":
         elapsed = time.perf_counter() - start
 else:
     import functools
-    from pytest_prefect_flows import harness
-    harness._build_template = functools.partial(harness._build_template, how=how)
+    from pytest_prefect_flows import backend as harness
+    from pytest_prefect_flows.backend import template
+    template._build_template = functools.partial(template._build_template, how=how)
     from pytest_prefect_flows.recording import record_runs
     from pytest_prefect_flows.runner import no_events
     with harness.IsolatedBackend(template_dir=Path(cache)) as backend:

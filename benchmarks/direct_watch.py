@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from records import mapped, square  # the same mapped flow as the records benchmark
 
+from pytest_prefect_flows.backend import IsolatedBackend
 from pytest_prefect_flows.coverage.direct import FunctionWatch
-from pytest_prefect_flows.harness import IsolatedBackend
 
 
 class TimedWatch(FunctionWatch):

@@ -33,8 +33,8 @@ from prefect import flow, task
 from prefect.events import emit_event
 
 from pytest_prefect_flows._compat import events_client_override
+from pytest_prefect_flows.backend import IsolatedBackend
 from pytest_prefect_flows.events import record_events
-from pytest_prefect_flows.harness import IsolatedBackend
 from pytest_prefect_flows.runner import no_events
 
 

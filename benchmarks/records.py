@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    from pytest_prefect_flows.harness import IsolatedBackend
+    from pytest_prefect_flows.backend import IsolatedBackend
     from pytest_prefect_flows.runner import no_events
 
     with IsolatedBackend() as backend:

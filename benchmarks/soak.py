@@ -128,7 +128,7 @@ def one_test(backend: Any, run: int) -> str:
 
 
 def main() -> int:
-    from pytest_prefect_flows.harness import IsolatedBackend
+    from pytest_prefect_flows.backend import IsolatedBackend
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1000)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         automation_fires,
         deployment_triggers,
     )
+    from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.blocks import FakeBlocks, Message, NotificationSink, RecordingNotification
     from pytest_prefect_flows.clock import PrefectClock, next_runs
     from pytest_prefect_flows.coverage.discovery import Discovery, discover
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
         UsageError,
     )
     from pytest_prefect_flows.faults import FaultInjector, FaultSpec, fast_retries
-    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.http import PrefectHTTPRouter, mock_http
     from pytest_prefect_flows.idempotency import assert_idempotent, assert_retry_safe, check_idempotent
     from pytest_prefect_flows.recording import FlowRunRecord, RunLog, TaskRunRecord, record_runs
@@ -152,8 +152,8 @@ _EXPORTS: dict[str, str] = {
     "FaultInjector": "faults",
     "FaultSpec": "faults",
     "fast_retries": "faults",
-    "IsolatedBackend": "harness",
-    "RemoteBackend": "harness",
+    "IsolatedBackend": "backend",
+    "RemoteBackend": "backend",
     "PrefectHTTPRouter": "http",
     "mock_http": "http",
     "FlowRunRecord": "recording",

@@ -119,7 +119,7 @@ def server_default_storage_lookups() -> tuple[Any, tuple[str, str]] | None:
     """Prefect's module and names of its sync/async "server default result storage" lookups.
 
     Prefect 3.7+ asks the API for the server's default result storage twice per flow run; the
-    isolated backend answers from a cache (`harness._cached_default_storage_lookup`). Prefect 3.4
+    isolated backend answers from a cache (`backend.cleanup.cached_default_storage_lookup`). Prefect 3.4
     to 3.6 have no such lookup: None, and nothing is cached.
     """
     import prefect.results as results

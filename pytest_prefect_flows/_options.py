@@ -45,8 +45,8 @@ def _percent(value: str) -> float:
 
 
 def _backend(value: str) -> str:
+    from pytest_prefect_flows.backend import parse_backend
     from pytest_prefect_flows.exceptions import UsageError
-    from pytest_prefect_flows.harness import parse_backend
 
     try:
         parse_backend(value)

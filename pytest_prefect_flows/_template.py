@@ -1,6 +1,6 @@
 """Builds the template database (run as `python -m pytest_prefect_flows._template [fast|migrations]`).
 
-The environment, set by `harness.template_database`, points the server settings at the new file.
+The environment, set by `backend.template.template_database`, points the server settings at the new file.
 
 Two builds give the same database (`tests/unit/test_template.py` compares them):
 

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
 
 MODULE = "prefect.testing.utilities"
 FUNCTION = "prefect_test_harness"

@@ -15,6 +15,7 @@ import pytest
 from pytest_prefect_flows import _options
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
     from pytest_prefect_flows.deployments.running import (
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     )
     from pytest_prefect_flows.events import EventLog
     from pytest_prefect_flows.faults import FaultInjector
-    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
@@ -69,8 +69,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _options.MARKER_HELP)
+    from pytest_prefect_flows.backend import make_backend
     from pytest_prefect_flows.exceptions import BackendError, UsageError
-    from pytest_prefect_flows.harness import make_backend
 
     backend_value = _options.get(config, "prefect_backend")
     try:

@@ -13,7 +13,7 @@ from pytest_prefect_flows.recording import FlowRunRecord, RunLog, record_runs
 
 if TYPE_CHECKING:
     from pytest_prefect_flows._options import MarkerOptions
-    from pytest_prefect_flows.harness import IsolatedBackend, RemoteBackend
+    from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
 
 
 @contextlib.contextmanager

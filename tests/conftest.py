@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from _pytest.pathlib import make_numbered_dir
 
-from pytest_prefect_flows.harness import default_template_dir
+from pytest_prefect_flows.backend import default_template_dir
 
 if TYPE_CHECKING:
     from tests._forkserver import ForkServer

@@ -46,7 +46,8 @@ def check_imports(discovery: Discovery, rootdir: Path | None = None) -> list[Pro
     problems are relative to: the one given to `discover`.
     """
     rootdir = Path(rootdir or Path.cwd())
-    from pytest_prefect_flows.harness import TEMP_PREFIX, _apply_to, isolation_env
+    from pytest_prefect_flows.backend.environment import apply_to, isolation_env
+    from pytest_prefect_flows.backend.tempdirs import TEMP_PREFIX
 
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
         output = Path(home, "problems.json")
@@ -57,7 +58,7 @@ def check_imports(discovery: Discovery, rootdir: Path | None = None) -> list[Pro
             "modules": [vars(module) for module in discovery.modules],
         }
         env = dict(os.environ)
-        _apply_to(env, isolation_env(Path(home), DEAD_API_URL, None))
+        apply_to(env, isolation_env(Path(home), DEAD_API_URL, None))
         result = subprocess.run(
             [sys.executable, "-m", __name__],
             input=json.dumps(payload),

@@ -57,7 +57,7 @@ def test_server_that_keeps_dying_fails_the_next_test_naming_the_cause(pytester: 
     pytester.makepyfile(flows=FLOW_MODULE)
     pytester.makepyfile(
         """
-        from pytest_prefect_flows.harness import MAX_RESTARTS
+        from pytest_prefect_flows.backend import MAX_RESTARTS
         from flows import small
 
         def test_kills_the_server_again_and_again(prefect_harness):

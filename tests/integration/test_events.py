@@ -239,7 +239,7 @@ def test_events_assertions_and_automations(pytester: pytest.Pytester) -> None:
 # leaves it unable to read package metadata (PackageNotFoundError for prefect, pydocket) afterwards.
 SERVER = """
 import sys
-from pytest_prefect_flows.harness import IsolatedBackend
+from pytest_prefect_flows.backend import IsolatedBackend
 
 with IsolatedBackend() as backend:
     backend.ensure_started()

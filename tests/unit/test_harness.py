@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from pytest_prefect_flows.exceptions import BackendError, UsageError
-from pytest_prefect_flows.harness import (
+from pytest_prefect_flows.backend import (
     TEMP_PREFIX,
     IsolatedBackend,
-    _process_alive,
-    _WriteCounter,
     isolation_env,
     parse_backend,
     patched_environ,
     remove_stale_temp_dirs,
 )
+from pytest_prefect_flows.backend.server import WriteCounter
+from pytest_prefect_flows.backend.tempdirs import _process_alive
+from pytest_prefect_flows.exceptions import BackendError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_requests_that_may_save_state_are_counted(method: str, path: str, counte
         seen.append(scope["path"])
 
     backend = IsolatedBackend()
-    counter = _WriteCounter(app, backend)
+    counter = WriteCounter(app, backend)
     asyncio.run(counter({"type": "http", "method": method, "path": path}, None, None))
     assert seen == [path]
     assert backend.writes == int(counted)

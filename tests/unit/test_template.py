@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pytest_prefect_flows import harness
+from pytest_prefect_flows.backend import template
 
 
 def _table_sql(sql: str) -> list[str]:
@@ -63,8 +63,8 @@ def _describe(path: Path) -> dict[str, Any]:
 def test_fast_build_equals_prefects_migrations(tmp_path: Path) -> None:
     fast, migrated = tmp_path / "fast.db", tmp_path / "migrated.db"
     with ThreadPoolExecutor(2) as pool:
-        builds = [pool.submit(harness._build_template, fast, "fast")]
-        builds.append(pool.submit(harness._build_template, migrated, "migrations"))
+        builds = [pool.submit(template._build_template, fast, "fast")]
+        builds.append(pool.submit(template._build_template, migrated, "migrations"))
         for build in builds:
             build.result()
 
