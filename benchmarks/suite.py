@@ -15,7 +15,8 @@ by its wall clock (interpreter start to exit, as a CI step sees it), with its ow
   client-side work (run records, recorded retry delays instead of sleeps), which both columns pay.
   A suite written for Prefect alone would also sleep its retry delays. Native keeps no cache
   between sessions (every session migrates a new database), so one native column serves both the
-  warm and the cold ratio;
+  warm and the cold ratio; its `PYTEST_PREFECT_FLOWS_CACHE` is a new empty directory, and the
+  script stops if the session left anything there (it would not have measured Prefect's backend);
 * **plugin, warm cache**: the plugin's isolated backend with its template database already built
   (`PYTEST_PREFECT_FLOWS_CACHE` pointed at a directory the first cold case filled);
 * **plugin, cold cache**: the same with `PYTEST_PREFECT_FLOWS_CACHE` pointed at a new empty
@@ -69,7 +70,7 @@ EXTRAS = {
 class Case:
     name: str
     args: tuple[str, ...]  # after PYTEST
-    cache: str  # "warm", "cold" or "" (the case does not use the plugin's template cache)
+    cache: str  # "warm", "cold" or "unused" (a new empty directory that must stay empty)
 
     def command(self) -> list[str]:
         return [*PYTEST, *self.args]
@@ -85,7 +86,7 @@ class Outcome:
 
 def cases(parallel: bool) -> list[Case]:
     found = [
-        Case(NATIVE, ("-p", "benchmarks._native_server"), ""),
+        Case(NATIVE, ("-p", "benchmarks._native_server"), "unused"),
         Case(COLD, (), "cold"),
         Case(WARM, (), "warm"),
     ]
@@ -94,12 +95,11 @@ def cases(parallel: bool) -> list[Case]:
     return found
 
 
-def environment(home: Path, cache: Path | None) -> dict[str, str]:
+def environment(home: Path, cache: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _REMOVED_ENV}
     env["PREFECT_HOME"] = str(home)  # not ~/.prefect
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # native's server would phone home
-    if cache is not None:
-        env["PYTEST_PREFECT_FLOWS_CACHE"] = str(cache)
+    env["PYTEST_PREFECT_FLOWS_CACHE"] = str(cache)
     return env
 
 
@@ -119,7 +119,7 @@ def parse_summary(output: str) -> tuple[dict[str, int], float]:
     return counts, float(last["seconds"])
 
 
-def run_case(case: Case, cache: Path | None, extra: Sequence[str] = ()) -> Outcome:
+def run_case(case: Case, cache: Path, extra: Sequence[str] = ()) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="pytest-prefect-flows-suite-home-") as home:
         command = [*case.command(), *extra]
         start = time.perf_counter()
@@ -143,6 +143,11 @@ def run_case(case: Case, cache: Path | None, extra: Sequence[str] = ()) -> Outco
     if completed.returncode not in (0, 1):  # 1: some tests failed, reported below the table
         raise SystemExit(
             f"{case.name}: pytest exited {completed.returncode}; its output ends:\n{output[-3000:]}"
+        )
+    if case.cache == "unused" and any(cache.iterdir()):
+        raise SystemExit(
+            f"{case.name} used the plugin's template cache ({sorted(p.name for p in cache.iterdir())}): "
+            "it would not measure Prefect's own backend; check benchmarks/_native_server.py"
         )
     return Outcome(wall, session, counts, completed.stdout)
 
@@ -176,10 +181,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = cases(parallel)
     if args.dry_run:
         for case in plan:
-            cache = {"warm": " PYTEST_PREFECT_FLOWS_CACHE=<built by the first cold case>"}.get(
-                case.cache, " PYTEST_PREFECT_FLOWS_CACHE=<new empty directory>" if case.cache else ""
+            cache = {
+                "warm": "<built by the first cold case>",
+                "cold": "<new empty directory>",
+                "unused": "<new empty directory, must stay empty>",
+            }[case.cache]
+            print(
+                f"{case.name}: PYTEST_PREFECT_FLOWS_CACHE={cache} PREFECT_HOME=<new empty directory> "
+                + shlex.join(case.command())
             )
-            print(f"{case.name}:{cache} PREFECT_HOME=<new empty directory> {shlex.join(case.command())}")
         return
 
     import prefect
@@ -202,11 +212,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         for repeat in range(args.repeat):
             for case in plan:  # interleaved, so that load changes hit every case
-                cache = None
-                if case.cache == "cold":
-                    cache = warm_cache if repeat == 0 else Path(tempfile.mkdtemp(dir=caches))
-                elif case.cache == "warm":
+                if case.cache == "warm" or (case.cache == "cold" and repeat == 0):
                     cache = warm_cache
+                else:
+                    cache = Path(tempfile.mkdtemp(dir=caches))
                 last_warm = case.name == WARM and repeat == args.repeat - 1
                 extra = [f"--durations={args.durations}"] if last_warm and args.durations else []
                 outcome = run_case(case, cache, extra)

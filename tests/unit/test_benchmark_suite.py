@@ -16,7 +16,7 @@ def test_dry_run_lists_the_same_suite_for_every_case(capsys: pytest.CaptureFixtu
         assert "-m pytest example_flows/tests -p no:cacheprovider -q" in command
         assert "PREFECT_HOME=<new empty directory>" in command
     assert lines[suite.NATIVE].endswith("-p benchmarks._native_server")
-    assert "PYTEST_PREFECT_FLOWS_CACHE" not in lines[suite.NATIVE]
+    assert "PYTEST_PREFECT_FLOWS_CACHE=<new empty directory, must stay empty>" in lines[suite.NATIVE]
     assert "PYTEST_PREFECT_FLOWS_CACHE=<new empty directory>" in lines[suite.COLD]
     assert "PYTEST_PREFECT_FLOWS_CACHE=<built by the first cold case>" in lines[suite.WARM]
     assert lines[suite.PARALLEL].endswith("-q -n 2")
