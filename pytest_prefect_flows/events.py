@@ -16,7 +16,10 @@ Where each event comes from, and how it is caught in this process, with no webso
   them as they are published (`_compat.tap_server_events`); nothing is synthesized;
 * with `prefect_backend = server:<URL>` the client's events are recorded the same way (and still
   sent to the server), and the flow-run events are read back from the server's `/events/filter`,
-  restricted to runs tagged with the session tag.
+  restricted to runs tagged with the session tag. The server stores events in batches (its event
+  persister flushes every few seconds), so reading them waits until every such flow run has one
+  stored event per state, for at most `PERSISTER_WAIT_FLUSHES` flush intervals and
+  `PERSISTER_WAIT_GRACE` seconds; a server whose event persister is off is not waited for.
 
 Events are kept in order of `occurred` (the time their sender gave them); ties keep arrival order.
 """
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["EventLog", "EventRecorder", "assert_event_emitted", "assert_no_event", "record_events"]
 
 MAX_PAGES = 20  # of the server's 50 events each, read back per collection on a `server:` backend
+# How long to wait for a `server:` backend to store flow-run events: flush intervals, plus seconds.
+PERSISTER_WAIT_FLUSHES = 3
+PERSISTER_WAIT_GRACE = 10.0
 SHOWN_EVENTS = 40  # events listed in a failure message
 HINT = (
     "More: prefect_events.timeline(), .named(pattern), .for_run(run); events are recorded only in "
@@ -122,7 +128,6 @@ class EventRecorder:
     def _remote_flow_run_events(self) -> list[Event]:
         """The server's flow-run events for runs tagged with this session (as far as it has stored them)."""
         from prefect import get_client
-        from prefect.events import ReceivedEvent
         from prefect.events.filters import (
             EventFilter,
             EventNameFilter,
@@ -130,23 +135,76 @@ class EventRecorder:
             EventRelatedFilter,
         )
 
-        assert self._started is not None
+        assert self._started is not None and self._session_tag is not None
         event_filter = EventFilter(
             occurred=EventOccurredFilter(since=self._started - dt.timedelta(seconds=1)),  # type: ignore[arg-type]
             event=EventNameFilter(prefix=["prefect.flow-run."]),
             related=EventRelatedFilter(resources_in_roles=[(f"prefect.tag.{self._session_tag}", "tag")]),
         )
         body = {"filter": event_filter.model_dump(mode="json", exclude_unset=True), "limit": 50}
-        found: list[Event] = []
         with get_client(sync_client=True) as client:
-            page = client.request("POST", "/events/filter", json=body).json()
-            found += [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
-            for _ in range(MAX_PAGES):
-                if not page.get("next_page"):
+            found = _read_events(client, body)
+            flush_interval = _persister_flush_interval(client)
+            wait = flush_interval and flush_interval * PERSISTER_WAIT_FLUSHES + PERSISTER_WAIT_GRACE
+            deadline = _real_monotonic() + wait
+            pause = threading.Event()
+            while wait and _unstored_runs(client, self._session_tag, self._started, found):
+                if _real_monotonic() >= deadline:
                     break
-                page = client._client.get(page["next_page"]).json()
-                found += [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
+                pause.wait(0.1)  # real time, also under a frozen clock
+                found = _read_events(client, body)
         return found
+
+
+def _read_events(client: Any, body: dict[str, Any]) -> list[Event]:
+    from prefect.events import ReceivedEvent
+
+    page = client.request("POST", "/events/filter", json=body).json()
+    found: list[Event] = [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
+    for _ in range(MAX_PAGES):
+        if not page.get("next_page"):
+            break
+        page = client._client.get(page["next_page"]).json()
+        found += [ReceivedEvent.model_validate(item) for item in page.get("events", [])]
+    return found
+
+
+def _persister_flush_interval(client: Any) -> float:
+    """Seconds between the server's event stores; 0 when its event persister is off."""
+    settings = client.request("GET", "/admin/settings").json()
+    persister = settings.get("server", {}).get("services", {}).get("event_persister", {})
+    if not persister.get("enabled", True):
+        return 0.0
+    return float(persister.get("flush_interval", 5.0))
+
+
+def _unstored_runs(client: Any, tag: str, since: dt.datetime, events: list[Event]) -> list[str]:
+    """Ids of the session's flow runs (since `since`) whose states the server has not all stored
+    as events yet."""
+    body = {
+        "flow_runs": {
+            "tags": {"all_": [tag]},
+            "start_time": {"after_": (since - dt.timedelta(seconds=1)).isoformat()},
+        },
+        "limit": 200,
+    }
+    runs = client.request("POST", "/flow_runs/filter", json=body).json()
+    stored: dict[str, int] = {}
+    for event in events:
+        if not event.event.endswith(".heartbeat"):
+            stored[event.resource.id] = stored.get(event.resource.id, 0) + 1
+    unstored = []
+    for run in runs:
+        states = client.request("GET", "/flow_run_states/", params={"flow_run_id": run["id"]})
+        if stored.get(f"prefect.flow-run.{run['id']}", 0) < len(states.json()):
+            unstored.append(run["id"])
+    return unstored
+
+
+def _real_monotonic() -> float:
+    import freezegun.api
+
+    return freezegun.api.real_monotonic()
 
 
 def record_events(backend: Any = None) -> EventRecorder:

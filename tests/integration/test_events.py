@@ -238,9 +238,13 @@ def test_events_assertions_and_automations(pytester: pytest.Pytester) -> None:
 # A Prefect server of its own in a subprocess: a pytester session that used this process's backend
 # leaves it unable to read package metadata (PackageNotFoundError for prefect, pydocket) afterwards.
 SERVER = """
-import sys
-from pytest_prefect_flows.backend import IsolatedBackend
+import os, sys
+from pytest_prefect_flows.backend import IsolatedBackend, environment
 
+# A server that stores events as Prefect's does: its event persister on, flushing every second.
+environment._SERVICES = tuple(s for s in environment._SERVICES if s != "EVENT_PERSISTER")
+os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] = "true"  # not the outer session's
+os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL"] = "1"
 with IsolatedBackend() as backend:
     backend.ensure_started()
     print(backend.api_url, flush=True)
@@ -249,7 +253,8 @@ with IsolatedBackend() as backend:
 
 
 def test_server_backend_records_the_session_s_client_events(pytester: pytest.Pytester) -> None:
-    """With `server:<URL>`, events still reach the server and are recorded here, tagged with the session."""
+    """With `server:<URL>`, events still reach the server and are recorded here, tagged with the
+    session; the flow-run events are read back once the server's event persister has stored them."""
     pytester.makepyfile(flows=FLOWS)
     pytester.makepyfile(
         """
@@ -262,6 +267,7 @@ def test_server_backend_records_the_session_s_client_events(pytester: pytest.Pyt
             [done] = assert_event_emitted(prefect_events.for_run(run), "prefect.task-run.Completed")
             tags = [r.id for r in done.related if r.role == "tag"]
             assert [t for t in tags if t.startswith("prefect.tag.pytest-prefect-flows:")], tags
+            assert_event_emitted(prefect_events.for_run(run), "prefect.flow-run.Completed")
         """
     )
     server = subprocess.Popen(
