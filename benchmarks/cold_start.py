@@ -16,10 +16,10 @@ in a new CI job) which imports `prefect`, then starts the clock and:
   subprocess) and runs the same flow.
 
 For the plugin's cases it also prints when the backend was ready and how long the first flow took,
-and, measured apart, how long a new process takes to import Prefect's server (which the backend
-needs whatever the template) and to decompress the shipped template. Prints medians of `--repeat`
-runs, the ratios, and the load average before and after: the numbers are only comparable within
-one run.
+and, in another new process, the shipped case's steps one after the other (template, import of
+Prefect's server, server start, first flow) to show where the rest of the time goes. Prints
+medians of `--repeat` runs, the ratios, and the load average before and after: the numbers are only
+comparable within one run.
 """
 
 from __future__ import annotations
@@ -56,9 +56,27 @@ def three_tasks():
 
 how, cache = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
-if how == "server-import":
-    import prefect.server.api.server
-    print(json.dumps({{"seconds": time.perf_counter() - start}}))
+if how == "phases":  # the shipped case one step after the other, each step timed
+    from pytest_prefect_flows import backend as harness
+    from pytest_prefect_flows.recording import record_runs
+    from pytest_prefect_flows.runner import no_events
+    phases = {{}}
+    with harness.IsolatedBackend(template_dir=Path(cache)) as backend:
+        backend.activate()
+        mark = time.perf_counter()
+        harness.template_database(Path(cache))
+        phases["template into the empty cache"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        import prefect.server.api.server
+        phases["import prefect.server.api.server"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        backend.ensure_started()
+        phases["copy, FastAPI app, uvicorn, lifespan, first answer"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        with record_runs(), no_events():
+            assert three_tasks() == 6
+        phases["first 3-task flow"] = time.perf_counter() - mark
+    print(json.dumps(phases))
     sys.exit(0)
 if how == "native":
     from prefect.testing.utilities import prefect_test_harness
@@ -148,13 +166,14 @@ def main() -> None:
     )
     print("The machine may be shared with other work: compare the ratios, not the seconds.")
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in CASES}
-    imports: list[float] = []
+    phases: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="pytest-prefect-flows-warm-") as warm_cache:
         run_child("plugin", warm_cache)  # fills the warm cache, not measured
         for _ in range(args.repeat):
             for name in CASES:  # interleaved, so that load changes hit every case
                 samples[name].append(run_case(name, warm_cache))
-            imports.append(run_child("server-import", warm_cache)["seconds"])
+            with tempfile.TemporaryDirectory(prefix="pytest-prefect-flows-cold-") as cache:
+                phases.append(run_child("phases", cache))
 
     def median(name: str, key: str) -> float:
         return statistics.median(sample[key] for sample in samples[name])
@@ -170,15 +189,15 @@ def main() -> None:
         ready, total = median(name, "ready"), median(name, "seconds")
         print(f"| {name} | {ready:.2f} | {total - ready:.2f} | {total:.2f} | {total / shipped:.1f}x |")
     print()
-    server_import = statistics.median(imports)
-    print(
-        f"import prefect.server.api.server in a new process (after `import prefect`): {server_import:.2f} s"
-    )
+    print("| where the shipped cold start goes (the steps one after the other) | seconds |")
+    print("|---|---:|")
+    for step in phases[0]:
+        print(f"| {step} | {statistics.median(sample[step] for sample in phases):.2f} |")
     decompress = materialise_seconds(args.repeat)
     if decompress is None:
-        print(f"no template is shipped for prefect {prefect.__version__}: the default case built it")
+        print(f"\nno template is shipped for prefect {prefect.__version__}: the default case built it")
     else:
-        print(f"decompress the shipped template into the cache: {decompress * 1000:.0f} ms")
+        print(f"\ndecompress the shipped template alone (warm file cache): {decompress * 1000:.0f} ms")
     print()
     everything = {
         name: [round(sample["seconds"], 2) for sample in values] for name, values in samples.items()
