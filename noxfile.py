@@ -4,6 +4,7 @@
     nox -s "tests(prefect='3.6')"           # one Prefect minor
     nox -s "pythons(python='3.13')"         # one Python
     nox -s release -- 3.10.0                # a new Prefect release, whole suite, before it is declared
+    nox -s templates                        # the shipped template of every minor (after a patch bump)
 
 Environments are built with uv (`venv_backend="uv"`) and never download an interpreter: a Python
 that is not installed fails the session instead of skipping it. docs/supported-versions.md has the
@@ -41,14 +42,18 @@ OLDEST, NEWEST = "3.4", "3.9"
 # test command covers the default pair (the newest Prefect on Python 3.11) with the whole suite.
 PYTHON_FOR = {"3.4": "3.10", "3.5": "3.11", "3.6": "3.12", "3.7": "3.13", "3.8": "3.10", "3.9": "3.13"}
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# Where `nox -s templates` and `release` write the template databases the package ships.
+SHIPPED_TEMPLATES = "pytest_prefect_flows/backend/shipped_templates"
 # The floor of pytest that pyproject declares, tested with the oldest Prefect.
 PYTEST_FLOOR = "pytest==8.0.*"
-# On the minors between the oldest and the newest: the reference suite and the pytester tests of
-# every fixture. The oldest and the newest run the whole suite.
+# On the minors between the oldest and the newest: the reference suite, the pytester tests of
+# every fixture, and the shipped template against Prefect's migrations. The oldest and the newest
+# run the whole suite.
 # Sessions that start xdist workers or kill processes (minutes each) run on the oldest and newest only.
 REFERENCE_AND_FIXTURES = [
     "example_flows/tests",
     "tests/integration",
+    "tests/unit/test_template.py",
     "-k",
     "not xdist and not killed and not interrupted",
 ]
@@ -81,9 +86,29 @@ def pythons(session: nox.Session) -> None:
 
 @nox.session
 def release(session: nox.Session) -> None:
-    """A Prefect release given after `--` (e.g. `nox -s release -- 3.10.0`): the whole suite."""
+    """A Prefect release given after `--`: its shipped template, then the whole suite.
+
+    e.g. `nox -s release -- 3.10.0`; the suite compares the new template with Prefect's migrations.
+    """
     if not session.posargs:
         session.error("Name the Prefect release to check: nox -s release -- 3.10.0")
     version, *pytest_args = session.posargs
     session.install("-e", ".[dev]", f"prefect=={version}")
+    _dump_template(session)
     session.run("pytest", "-n", "2", "-p", "no:cacheprovider", "-q", *pytest_args)
+
+
+@nox.session
+@nox.parametrize("python,prefect", [nox.param(PYTHON_FOR[minor], minor, id=minor) for minor in PREFECT])
+def templates(session: nox.Session, prefect: str) -> None:
+    """The template database shipped for one Prefect minor (its newest patch).
+
+    Built by Prefect's own migrations in an environment of that release.
+    """
+    version, extra = PREFECT[prefect]
+    session.install("-e", ".", f"prefect=={version}", *extra)
+    _dump_template(session)
+
+
+def _dump_template(session: nox.Session) -> None:
+    session.run("python", "-m", "pytest_prefect_flows._template", "dump", SHIPPED_TEMPLATES)

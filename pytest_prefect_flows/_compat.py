@@ -12,6 +12,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -386,3 +387,26 @@ class _RealDatetimeHandler:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handler, name)
+
+
+def template_inputs() -> list[Path]:
+    """The files of the installed Prefect that decide what its template database holds: the
+    SQLite migrations (tables, indexes, triggers, Alembic version) and the block types of its
+    collections (block registration). A shipped template is used only if they are the ones it was
+    built from.
+
+    Prefect 3.4 to 3.9: `server/database/_migrations/versions/sqlite/*.py` and
+    `server/collection_blocks_data.json`. Found without importing Prefect's server; a Prefect
+    that moves them finds no inputs, and its template is built instead of shipped.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        return []
+    server = Path(spec.origin).parent / "server"
+    migrations = sorted((server / "database" / "_migrations" / "versions" / "sqlite").glob("*.py"))
+    blocks = server / "collection_blocks_data.json"
+    if not migrations or not blocks.is_file():
+        return []
+    return [*migrations, blocks]

@@ -1,6 +1,10 @@
-"""Builds the template database (run as `python -m pytest_prefect_flows._template [fast|migrations]`).
+"""Builds the template database (run as `python -m pytest_prefect_flows._template [auto|fast|migrations]`).
 
 The environment, set by `backend.template.template_database`, points the server settings at the new file.
+
+`python -m pytest_prefect_flows._template dump DIR` (in any environment) builds the installed
+Prefect's template by Prefect's own migrations and writes it into DIR as a shipped template
+(`backend/shipped.py`): run for each Prefect release the matrix tests, e.g. by `nox -s templates`.
 
 Two builds give the same database (`tests/unit/test_template.py` compares them):
 
@@ -60,10 +64,24 @@ def _database_path(db: Any) -> str:
 
 def main(argv: list[str]) -> int:
     how = argv[0] if argv else "auto"
+    if how == "dump":
+        return _dump(argv[1:])
     if how not in BUILDS:
-        print(f"unknown template build {how!r}: use one of {', '.join(BUILDS)}", file=sys.stderr)
+        print(
+            f"unknown template build {how!r}: use one of {', '.join(BUILDS)}, or `dump DIR`", file=sys.stderr
+        )
         return 2
     asyncio.run(build(how))
+    return 0
+
+
+def _dump(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("name the directory to write the template into: `dump DIR`", file=sys.stderr)
+        return 2
+    from pytest_prefect_flows.backend.template import dump_template
+
+    print(dump_template(Path(argv[0])))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 - `isolated`: `IsolatedBackend`, a private Prefect API served from a thread of this process;
 - `server`: the pieces of that API server (the ASGI write counter, the shutdown log filter);
-- `template`: the template database, migrated once per Prefect version and cached;
+- `template`: the template database, one per Prefect version, cached; `shipped`: the ready-made
+  templates the package ships for the Prefect releases it is tested with;
 - `environment`: the environment variables and settings that isolate Prefect;
 - `cleanup`: per-test removal of what a test saved, and the cached default-storage lookup;
 - `tempdirs`: the session's temporary directories and the removal of stale ones;

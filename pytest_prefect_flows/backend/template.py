@@ -1,4 +1,9 @@
-"""The template database: migrated once per Prefect version and cached, copied for each session."""
+"""The template database: one per Prefect version, cached, copied for each session.
+
+A missing template comes from the package when one is shipped for the installed Prefect
+(`shipped`), else it is built (Prefect's migrations and block registration, in a subprocess).
+`PYTEST_PREFECT_FLOWS_TEMPLATE=build` builds it even when one is shipped.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pytest_prefect_flows._compat import prefect_version
+from pytest_prefect_flows.backend import shipped
 from pytest_prefect_flows.backend.environment import apply_to, isolation_env
 from pytest_prefect_flows.backend.tempdirs import TEMP_PREFIX
 from pytest_prefect_flows.exceptions import BackendError
+
+TEMPLATE_SOURCE_VARIABLE = "PYTEST_PREFECT_FLOWS_TEMPLATE"
+# `auto`: the template shipped for the installed Prefect if there is one, else built; `build`: built.
+TEMPLATE_SOURCES = ("auto", "build")
 
 
 def default_template_dir() -> Path:
@@ -24,22 +34,52 @@ def default_template_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-prefect-flows"
 
 
-def template_database(cache_dir: Path | None = None) -> Path:
-    """Path of a migrated database for the installed Prefect version, built once and reused.
+def template_source() -> str:
+    """Where a missing template comes from: `PYTEST_PREFECT_FLOWS_TEMPLATE`, default `auto`."""
+    value = os.environ.get(TEMPLATE_SOURCE_VARIABLE, "").strip().lower() or "auto"
+    if value not in TEMPLATE_SOURCES:
+        raise BackendError(
+            f"{TEMPLATE_SOURCE_VARIABLE}={value!r} is not a template source: unset it (or set `auto`) "
+            "to use the template shipped for the installed Prefect, or set `build` to build it "
+            "with Prefect's migrations."
+        )
+    return value
 
-    Building runs the migrations (through the synchronous SQLite driver, see `_template`) and
-    block registration in a subprocess (so nothing of the
-    build's settings stays in this process) under a file lock (so xdist workers build it once).
+
+def template_database(cache_dir: Path | None = None) -> Path:
+    """Path of a migrated database for the installed Prefect version, made once and reused.
+
+    It is the shipped template when there is one for the installed Prefect (decompressed in
+    milliseconds), else built: the migrations (through the synchronous SQLite driver, see
+    `_template`) and block registration run in a subprocess, so nothing of the build's settings
+    stays in this process. Either happens under a file lock, so xdist workers make it once, and
+    the file appears whole or not at all.
     """
     cache_dir = Path(cache_dir or default_template_dir())
     cache_dir.mkdir(parents=True, exist_ok=True)
-    template = cache_dir / f"template-prefect-{prefect_version()}.db"
+    version = prefect_version()
+    template = cache_dir / f"template-prefect-{version}.db"
     if template.exists():
         return template
+    source = template_source()
     with _file_lock(cache_dir / ".template.lock"):
         if not template.exists():
-            _build_template(template)
+            ready_made = shipped.shipped_template(version) if source == "auto" else None
+            if ready_made is not None:
+                shipped.materialise(ready_made, template)
+            else:
+                _build_template(template)
     return template
+
+
+def dump_template(directory: Path) -> Path:
+    """Build the installed Prefect's template with Prefect's own migrations and write it into
+    `directory` as a shipped template (`python -m pytest_prefect_flows._template dump DIR`)."""
+    version = prefect_version()
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as scratch:
+        database = Path(scratch) / "template.db"
+        _build_template(database, "migrations")
+        return shipped.write_shipped(database, version, directory)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import threading
 from collections.abc import Iterator
@@ -290,6 +291,7 @@ def test_template_database_is_built_once_per_prefect_version_and_reused(
     """A cold cache under `-n 2`: one template for the installed Prefect, no partial files left;
     the next session copies it instead of migrating again."""
     from pytest_prefect_flows._compat import prefect_version
+    from pytest_prefect_flows.backend import shipped
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("PYTEST_PREFECT_FLOWS_CACHE", str(cache))
@@ -307,6 +309,9 @@ def test_template_database_is_built_once_per_prefect_version_and_reused(
     pytester.runpytest_subprocess("-n", "2", "-q").assert_outcomes(passed=4)
     files = sorted(path.name for path in cache.iterdir() if not path.name.startswith("."))
     assert files == [f"template-prefect-{prefect_version()}.db"]
+    ready_made = shipped.shipped_template(prefect_version())
+    if ready_made is not None:  # a release of the matrix: the shipped template, not a build
+        assert (cache / files[0]).read_bytes() == gzip.decompress(ready_made.read_bytes())
     built = (cache / files[0]).stat().st_mtime_ns
 
     pytester.runpytest_subprocess("-q").assert_outcomes(passed=4)
