@@ -69,7 +69,9 @@ class RequestLog:
         if self.runs:
             key = (method, _ID.sub("{id}", path))
             server = self._server_ms[key].pop(0) if self._server_ms[key] else float("nan")
-            self.runs[-1].append({"method": key[0], "path": key[1], "status": status, "client_ms": ms, "server_ms": server})
+            self.runs[-1].append(
+                {"method": key[0], "path": key[1], "status": status, "client_ms": ms, "server_ms": server}
+            )
 
     def server(self, method: str, path: str, ms: float) -> None:
         self._server_ms[(method, _ID.sub("{id}", path))].append(ms)
@@ -88,13 +90,17 @@ def timing_requests(log: RequestLog) -> Iterator[None]:
     async def asend(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         start = time.perf_counter()
         response = await async_send(self, request, **kwargs)
-        log.client(request.method, request.url.path, response.status_code, (time.perf_counter() - start) * 1000)
+        log.client(
+            request.method, request.url.path, response.status_code, (time.perf_counter() - start) * 1000
+        )
         return response
 
     def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         start = time.perf_counter()
         response = sync_send(self, request, **kwargs)
-        log.client(request.method, request.url.path, response.status_code, (time.perf_counter() - start) * 1000)
+        log.client(
+            request.method, request.url.path, response.status_code, (time.perf_counter() - start) * 1000
+        )
         return response
 
     async def timed_call(self: Any, scope: Any, receive: Any, send_: Any) -> None:
@@ -121,7 +127,10 @@ def timing_requests(log: RequestLog) -> Iterator[None]:
 
 def print_requests(log: RequestLog, wall_ms: list[float]) -> None:
     counts = {len(run) for run in log.runs}
-    print(f"flow run: median {statistics.median(wall_ms):.1f} ms over {len(wall_ms)} runs; requests per run: {sorted(counts)}")
+    print(
+        f"flow run: median {statistics.median(wall_ms):.1f} ms over {len(wall_ms)} runs; "
+        f"requests per run: {sorted(counts)}"
+    )
     print()
     print("| # | request | status | client waits (ms, median) | server ASGI (ms, median) |")
     print("|---:|---|---:|---:|---:|")
@@ -131,7 +140,10 @@ def print_requests(log: RequestLog, wall_ms: list[float]) -> None:
         first = runs[0][index]
         client = statistics.median(run[index]["client_ms"] for run in runs)
         server = statistics.median(run[index]["server_ms"] for run in runs)
-        print(f"| {index + 1} | `{first['method']} {first['path']}` | {first['status']} | {client:.1f} | {server:.1f} |")
+        print(
+            f"| {index + 1} | `{first['method']} {first['path']}` | {first['status']} "
+            f"| {client:.1f} | {server:.1f} |"
+        )
     total_client = statistics.median(sum(r["client_ms"] for r in run) for run in runs)
     total_server = statistics.median(sum(r["server_ms"] for r in run) for run in runs)
     print(f"| | **all requests** | | **{total_client:.1f}** | **{total_server:.1f}** |")
@@ -150,9 +162,14 @@ def thread_cpu_ms() -> dict[str, float]:
     return used
 
 
-def print_thread_cpu(before: dict[str, float], after: dict[str, float], runs: int, wall_ms: list[float]) -> None:
+def print_thread_cpu(
+    before: dict[str, float], after: dict[str, float], runs: int, wall_ms: list[float]
+) -> None:
     print()
-    print(f"CPU per flow run, by thread (mean over {runs} runs without the profiler; wall median {statistics.median(wall_ms):.1f} ms):")
+    print(
+        f"CPU per flow run, by thread (mean over {runs} runs without the profiler; "
+        f"wall median {statistics.median(wall_ms):.1f} ms):"
+    )
     print()
     print("| thread | CPU ms per run |")
     print("|---|---:|")
@@ -177,7 +194,10 @@ def print_profile(profile: cProfile.Profile, thread: str, runs: int, top: int) -
         for func, (_, ncalls, tottime, cumtime, _) in _top(stats, key, top):
             filename, line, name = func
             where = f"{Path(filename).name}:{line}({name})" if line else name
-            print(f"| `{where}` | {ncalls / runs:.1f} | {1000 * tottime / runs:.2f} | {1000 * cumtime / runs:.2f} |")
+            print(
+                f"| `{where}` | {ncalls / runs:.1f} "
+                f"| {1000 * tottime / runs:.2f} | {1000 * cumtime / runs:.2f} |"
+            )
 
 
 def print_packages(profile: cProfile.Profile, thread: str, runs: int) -> None:
@@ -197,7 +217,11 @@ def print_packages(profile: cProfile.Profile, thread: str, runs: int) -> None:
 
 def _package(filename: str, name: str) -> str:
     if filename == "~":
-        return "waiting (epoll, socket, locks)" if any(word in name for word in ("poll", "recv", "acquire", "sleep")) else "builtins"
+        return (
+            "waiting (epoll, socket, locks)"
+            if any(word in name for word in ("poll", "recv", "acquire", "sleep"))
+            else "builtins"
+        )
     parts = Path(filename).parts
     if "site-packages" in parts:
         rest = parts[parts.index("site-packages") + 1 :]
@@ -221,11 +245,11 @@ def _timed(function: Any) -> float:
 
 
 def main() -> None:
+    import prefect
+
     from pytest_prefect_flows.backend import IsolatedBackend
     from pytest_prefect_flows.recording import record_runs
     from pytest_prefect_flows.runner import no_events
-
-    import prefect
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
@@ -254,9 +278,15 @@ def main() -> None:
                 the_flow()
                 profile.disable()
                 wall_ms.append((time.perf_counter() - start) * 1000)
-    print(f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {args.tasks}-task flow, {args.runs} runs")
+    print(
+        f"prefect {prefect.__version__}, python {sys.version.split()[0]}, "
+        f"{args.tasks}-task flow, {args.runs} runs"
+    )
     print(f"machine: {os.cpu_count()} cores, shared with other jobs; {load}")
-    print("(wall times include cProfile's overhead: compare them with each other, not with benchmarks/harness.py)")
+    print(
+        "(wall times under cProfile include its overhead: "
+        "compare them with each other, not with benchmarks/harness.py)"
+    )
     print()
     print_thread_cpu(cpu_before, cpu_after, args.runs, plain_ms)
     print()
