@@ -417,7 +417,7 @@ def remove_default_content_type_middleware(app: Any) -> bool:
     Content-Type header `application/json`, for older clients, in an `@api_app.middleware("http")`:
     Starlette runs those through `BaseHTTPMiddleware` (a task group and memory streams per request,
     about 5% of a flow run's CPU). The caller does the same in plain ASGI
-    (`backend.server.LoopbackApp`). Must run before the app's first request, which builds its
+    (`backend.server.LoopbackRequests`). Must run before the app's first request, which builds its
     middleware stack. Can go if Prefect makes it plain ASGI.
     """
     api_app: Any = getattr(app, "api_app", None)
