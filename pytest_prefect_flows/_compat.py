@@ -413,8 +413,9 @@ def sqlite_configuration_without_fsync(connection_url: str) -> Any:
 def remove_default_content_type_middleware(app: Any) -> bool:
     """Take Prefect's `default_content_type` HTTP middleware out of `app`'s API; True if it was there.
 
-    Prefect 3.6.19+ (checked on 3.9.1; 3.4.25 has none) gives a POST/PUT/PATCH body without a
-    Content-Type header `application/json`, for older clients, in an `@api_app.middleware("http")`:
+    Prefect 3.6.19+ (present in 3.6.29, 3.7.8, 3.8.8 and 3.9.1; 3.4.25 and 3.5.0 have none) gives a
+    POST/PUT/PATCH body without a Content-Type header `application/json`, for older clients, in an
+    `@api_app.middleware("http")`:
     Starlette runs those through `BaseHTTPMiddleware` (a task group and memory streams per request,
     about 5% of a flow run's CPU). The caller does the same in plain ASGI
     (`backend.server.LoopbackRequests`). Must run before the app's first request, which builds its
