@@ -1,11 +1,16 @@
 """Native `prefect_test_harness()` against pytest-prefect-flows' `IsolatedBackend`, in one process.
 
-    python benchmarks/harness.py [--runs 100] [--warmup 3] [--soak 500]
+    python benchmarks/harness.py [--runs 100] [--warmup 3] [--soak 500] [--subprocess-server]
 
 Prints, for each harness: seconds until it is ready (its API answers; beyond `import prefect`),
 seconds for the first flow run after that (Prefect's per-process warm-up, paid by both), median
 per-flow milliseconds for a 3-task and a 30-task flow, and the ratios; then runs `--soak`
 consecutive flows on the isolated backend counting client retries on 503 and "database is locked" messages.
+
+`--subprocess-server` adds a third row: the same isolated backend with its API server in a child
+process (on the other core) instead of a thread of the test process, as a prototype to compare.
+The load average before and after is printed with the table: on a shared machine the figures
+follow the load, the ratios less so.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -99,6 +105,44 @@ def isolated() -> Iterator[None]:
             yield
 
 
+@contextlib.contextmanager
+def isolated_in_subprocess() -> Iterator[None]:
+    """The isolated backend's server in a child process; this process is only its client."""
+    from pytest_prefect_flows.backend import RemoteBackend
+    from pytest_prefect_flows.recording import record_runs
+    from pytest_prefect_flows.runner import no_events
+
+    serve = (
+        "import sys\n"
+        "from pytest_prefect_flows.backend import IsolatedBackend\n"
+        "with IsolatedBackend(lazy=False) as backend:\n"
+        "    print(backend.api_url, flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", serve], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    try:
+        api_url = child.stdout.readline().strip()
+        # the child's server has CSRF off, as the in-thread one: the client must not ask for tokens
+        os.environ["PREFECT_CLIENT_CSRF_SUPPORT_ENABLED"] = "false"
+        with RemoteBackend(api_url) as backend:
+            backend.activate()
+            with record_runs(), no_events():
+                yield
+    finally:
+        os.environ.pop("PREFECT_CLIENT_CSRF_SUPPORT_ENABLED", None)
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def soak(runs: int) -> dict[str, float]:
     with isolated(), counting_messages() as counter:
         start = time.perf_counter()
@@ -113,14 +157,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--soak", type=int, default=500)
+    parser.add_argument(
+        "--subprocess-server", action="store_true", help="also measure the server in a child process"
+    )
     args = parser.parse_args()
     logging.getLogger("prefect").setLevel(logging.WARNING)  # same console cost for both
 
     print(f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {args.runs} runs per flow")
+    print(f"{os.cpu_count()} cores, shared with other jobs unless said otherwise; before: {load_average()}")
     # Ours first: it imports Prefect's server module in this process (part of its startup), which
     # the native harness would otherwise have imported for it.
     results = {"pytest-prefect-flows": measure(isolated, args)}
+    if args.subprocess_server:
+        results["pytest-prefect-flows, server in a subprocess"] = measure(isolated_in_subprocess, args)
     results["native prefect_test_harness"] = measure(native, args)
+    print(f"after: {load_average()}")
     ours, theirs = results["pytest-prefect-flows"], results["native prefect_test_harness"]
 
     print()
@@ -129,7 +180,7 @@ def main() -> None:
         "| 503 retries | all client retries | db locked |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, row in reversed(results.items()):
+    for name, row in sorted(results.items(), key=lambda item: not item[0].startswith("native")):
         print(
             f"| {name} | {row['startup_s']:.2f} | {row['first_s']:.2f} "
             f"| {row['three_ms']:.1f} | {row['thirty_ms']:.1f} "

@@ -410,3 +410,50 @@ def template_inputs() -> list[Path]:
     if not migrations or not blocks.is_file():
         return []
     return [*migrations, blocks]
+
+
+def sqlite_configuration_without_fsync(connection_url: str) -> Any:
+    """Prefect's server database configuration for `connection_url`, without fsync.
+
+    A test backend's database is thrown away at the end of the session: `PRAGMA synchronous = OFF`
+    is set after Prefect's own pragmas (WAL journal, foreign keys, busy timeout, all kept), so the
+    WAL checkpoints (about one every 15 flow runs, three `fdatasync` each) no longer wait for the
+    disk. Prefect 3.4 to 3.9 set their pragmas in `AioSqliteConfiguration.setup_sqlite(conn,
+    record)`, run on every new connection; the subclass extends it. Can go if Prefect lets the
+    pragmas be configured.
+    """
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
+    class ThrowawaySqliteConfiguration(AioSqliteConfiguration):
+        def setup_sqlite(self, conn: Any, record: Any) -> None:
+            super().setup_sqlite(conn, record)
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA synchronous = OFF;")
+            cursor.close()
+
+    return ThrowawaySqliteConfiguration(connection_url=connection_url)
+
+
+def remove_default_content_type_middleware(app: Any) -> bool:
+    """Take Prefect's `default_content_type` HTTP middleware out of `app`'s API; True if it was there.
+
+    Prefect 3.6.19+ (present in 3.6.29, 3.7.8, 3.8.8 and 3.9.1; 3.4.25 and 3.5.0 have none) gives a
+    POST/PUT/PATCH body without a Content-Type header `application/json`, for older clients, in an
+    `@api_app.middleware("http")`:
+    Starlette runs those through `BaseHTTPMiddleware` (a task group and memory streams per request,
+    about 5% of a flow run's CPU). The caller does the same in plain ASGI
+    (`backend.server.LoopbackRequests`). Must run before the app's first request, which builds its
+    middleware stack. Can go if Prefect makes it plain ASGI.
+    """
+    api_app: Any = getattr(app, "api_app", None)
+    middleware = getattr(api_app, "user_middleware", None)
+    if not middleware:
+        return False
+
+    def is_default_content_type(entry: Any) -> bool:
+        options = getattr(entry, "kwargs", None) or getattr(entry, "options", None) or {}
+        return getattr(options.get("dispatch"), "__name__", "") == "default_content_type"
+
+    kept = [entry for entry in middleware if not is_default_content_type(entry)]
+    api_app.user_middleware = kept
+    return len(kept) != len(middleware)

@@ -135,7 +135,8 @@ class EventRecorder:
             EventRelatedFilter,
         )
 
-        assert self._started is not None and self._session_tag is not None
+        assert self._started is not None
+        assert self._session_tag is not None
         event_filter = EventFilter(
             occurred=EventOccurredFilter(since=self._started - dt.timedelta(seconds=1)),  # type: ignore[arg-type]
             event=EventNameFilter(prefix=["prefect.flow-run."]),

@@ -40,7 +40,7 @@ from pytest_prefect_flows.backend.cleanup import (
     saved_objects,
 )
 from pytest_prefect_flows.backend.environment import isolation_env
-from pytest_prefect_flows.backend.server import ShutdownNoise, WriteCounter
+from pytest_prefect_flows.backend.server import ShutdownNoise, make_server
 from pytest_prefect_flows.backend.tempdirs import remove_stale_temp_dirs
 from pytest_prefect_flows.backend.template import template_database
 from pytest_prefect_flows.exceptions import BackendError
@@ -214,19 +214,7 @@ class IsolatedBackend(Backend):
             return template.result()
 
     def _make_server(self) -> Any:
-        import uvicorn
-        from prefect.server.api.server import create_app
-        from prefect.server.database.configurations import AioSqliteConfiguration
-        from prefect.server.database.dependencies import set_database_config
-
-        # Prefect caches the server's database configuration process-wide on first use; a second
-        # backend in this process (pytester, a restart) must not write to the first one's file.
-        set_database_config(AioSqliteConfiguration(connection_url=f"sqlite+aiosqlite:///{self.database}"))
-        app = create_app(settings=self.settings, ephemeral=True, ignore_cache=True)
-        config = uvicorn.Config(
-            WriteCounter(app, self), log_level="error", lifespan="on", timeout_graceful_shutdown=2
-        )
-        return uvicorn.Server(config)
+        return make_server(self)
 
     def _serve(self) -> None:
         from prefect.context import SettingsContext

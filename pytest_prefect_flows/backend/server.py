@@ -1,4 +1,10 @@
-"""The API server of the isolated backend: uvicorn serving Prefect's app from a thread."""
+"""The API server of the isolated backend: uvicorn serving Prefect's app from a thread.
+
+What a request costs was measured with `benchmarks/profile_flow.py` (see docs/performance.md);
+the server keeps every rule Prefect's API applies, and drops only work a loopback API of a test
+session does not need: the disk flushes of a throwaway database, gzip between two threads of one
+process, the access log nobody reads, and an HTTP middleware layer whose job is done in plain ASGI.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,61 @@ class ShutdownNoise(logging.Filter):
             return True
         backend.shutdown_errors.append(record.getMessage())
         return False
+
+
+def make_server(backend: IsolatedBackend) -> Any:
+    """A uvicorn server (not started) for Prefect's API on `backend`'s database."""
+    import uvicorn
+    from prefect.server.api.server import create_app
+    from prefect.server.database.dependencies import set_database_config
+
+    from pytest_prefect_flows._compat import (
+        remove_default_content_type_middleware,
+        sqlite_configuration_without_fsync,
+    )
+
+    # Prefect caches the server's database configuration process-wide on first use; a second
+    # backend in this process (pytester, a restart) must not write to the first one's file.
+    set_database_config(sqlite_configuration_without_fsync(f"sqlite+aiosqlite:///{backend.database}"))
+    app = create_app(settings=backend.settings, ephemeral=True, ignore_cache=True)
+    json_by_default = remove_default_content_type_middleware(app)
+    config = uvicorn.Config(
+        WriteCounter(LoopbackRequests(app, json_by_default=json_by_default), backend),
+        log_level="error",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)
+
+
+class LoopbackRequests:
+    """ASGI wrapper for requests from this process: no gzip, and JSON as the default body type.
+
+    * `Accept-Encoding` is dropped: compressing a response for a client in the same process costs
+      more than sending it; the response is the same JSON, uncompressed.
+    * `json_by_default`: a POST, PUT or PATCH body without a Content-Type is JSON, as Prefect's own
+      `default_content_type` middleware (removed from the app, see `_compat`) decides.
+    """
+
+    def __init__(self, app: Any, *, json_by_default: bool) -> None:
+        self.app = app
+        self.json_by_default = json_by_default
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
+            if self.json_by_default and _body_without_type(scope["method"], headers):
+                headers.append((b"content-type", b"application/json"))
+            scope["headers"] = headers
+        await self.app(scope, receive, send)
+
+
+def _body_without_type(method: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    if method not in ("POST", "PUT", "PATCH"):
+        return False
+    names = dict(headers)
+    return b"content-type" not in names and int(names.get(b"content-length", b"0")) > 0
 
 
 class WriteCounter:

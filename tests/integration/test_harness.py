@@ -70,10 +70,31 @@ def test_flow_run_without_fixture_goes_to_isolated_backend(
             with get_client(sync_client=True) as client:
                 stored = client.read_flow_run(state.state_details.flow_run_id)
             assert stored.state.is_completed()
+
+        def test_the_api_keeps_prefect_rules_and_formats():
+            import httpx
+            from prefect.states import Pending, Running
+
+            run_id = small(4, return_state=True).state_details.flow_run_id
+            with get_client(sync_client=True) as client:
+                history = [state.name for state in client.read_flow_run_states(run_id)]
+                client.set_flow_run_state(run_id, Running())
+                running_to_pending = client.set_flow_run_state(run_id, Pending())
+            assert history == ["Pending", "Running", "Completed"]
+            assert running_to_pending.status.value == "ABORT"  # the server's orchestration rules ran
+            api_url = get_current_settings().api.url
+            # a JSON body without a Content-Type is read as JSON, as Prefect's own server does
+            response = httpx.post(api_url + "/flows/", content=b'{{"name": "raw-json"}}')
+            assert response.status_code in (200, 201), response.text
+            assert response.json()["name"] == "raw-json"
+            # a response big enough for gzip comes uncompressed on the loopback API
+            response = httpx.get(f"{{api_url}}/flow_runs/{{run_id}}", headers={{"accept-encoding": "gzip"}})
+            assert len(response.content) > 500 and "content-encoding" not in response.headers
+            assert response.json()["state"]["name"] == "Running"  # the refused Pending left no trace
         """
     )
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     assert DecoyHandler.hits == []
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -80,3 +84,33 @@ def test_requested_retry_delay_follows_the_task_settings() -> None:
     assert _compat.requested_retry_delay(fixed, 1) == 2.5
     assert _compat.requested_retry_delay(jittered, 0) is None  # random: read from the state instead
     assert _compat.requested_retry_delay(immediate, 0) is None
+
+
+def test_the_server_database_keeps_prefect_pragmas_without_fsync(tmp_path: Path) -> None:
+    configuration = _compat.sqlite_configuration_without_fsync(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    connection = sqlite3.connect(tmp_path / "x.db")
+    configuration.setup_sqlite(connection, None)  # what the engine runs on every new connection
+    pragmas = {
+        name: connection.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("journal_mode", "foreign_keys", "synchronous")
+    }
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 0}
+
+
+def test_default_content_type_middleware_is_removed_and_the_others_kept() -> None:
+    from fastapi import FastAPI
+
+    api_app = FastAPI()
+
+    @api_app.middleware("http")
+    async def default_content_type(request: Any, call_next: Any) -> Any:
+        return await call_next(request)
+
+    @api_app.middleware("http")
+    async def other(request: Any, call_next: Any) -> Any:
+        return await call_next(request)
+
+    app = SimpleNamespace(api_app=api_app)
+    assert _compat.remove_default_content_type_middleware(app) is True
+    assert [entry.kwargs["dispatch"].__name__ for entry in api_app.user_middleware] == ["other"]
+    assert _compat.remove_default_content_type_middleware(app) is False

@@ -22,7 +22,7 @@ from pytest_prefect_flows.backend import (
     patched_environ,
     remove_stale_temp_dirs,
 )
-from pytest_prefect_flows.backend.server import WriteCounter
+from pytest_prefect_flows.backend.server import LoopbackRequests, WriteCounter
 from pytest_prefect_flows.backend.tempdirs import _process_alive
 from pytest_prefect_flows.exceptions import BackendError, UsageError
 
@@ -154,3 +154,41 @@ def test_server_logs_while_the_backend_stops_it_are_kept_off_the_console() -> No
         logger.removeHandler(handler)
     assert shown == ["serving failed", "another thread"]
     assert backend.shutdown_errors == ["Application shutdown failed. Exiting."]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "json_by_default", "expected"),
+    [
+        (
+            "POST",
+            [(b"content-length", b"2")],
+            True,
+            [(b"content-length", b"2"), (b"content-type", b"application/json")],
+        ),
+        ("POST", [(b"content-length", b"2")], False, [(b"content-length", b"2")]),
+        (
+            "POST",
+            [(b"content-type", b"text/plain"), (b"content-length", b"2")],
+            True,
+            [(b"content-type", b"text/plain"), (b"content-length", b"2")],
+        ),
+        ("POST", [(b"content-length", b"0")], True, [(b"content-length", b"0")]),
+        ("GET", [(b"accept-encoding", b"gzip, deflate"), (b"accept", b"*/*")], True, [(b"accept", b"*/*")]),
+    ],
+)
+def test_loopback_requests_ask_for_no_gzip_and_default_to_json(
+    method: str,
+    headers: list[tuple[bytes, bytes]],
+    json_by_default: bool,
+    expected: list[tuple[bytes, bytes]],
+) -> None:
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["headers"])
+
+    wrapper = LoopbackRequests(app, json_by_default=json_by_default)
+    asyncio.run(
+        wrapper({"type": "http", "method": method, "path": "/api/flows/", "headers": headers}, None, None)
+    )
+    assert seen == [expected]
