@@ -1,8 +1,9 @@
 """When the session's isolated backend starts: ahead of the first flow, or on its first connection.
 
 With `prefect_start = background` (the default) the backend starts in a background thread as soon
-as a collected test module uses Prefect (it imported Prefect, a flow or a task), so the import of
-Prefect's server overlaps the rest of collection and the first tests. Nothing starts in a session
+as a collected test module uses Prefect's backend (it holds a flow, or one of its tests asks for a
+fixture such as `run_flow` or `prefect_harness`), so the import of Prefect's server overlaps the
+rest of collection and the first tests. Nothing starts in a session
 that collects no such module, under `--collect-only` or `--setup-plan`, on an xdist controller
 (each worker starts its own) or with a `server:` backend.
 
@@ -12,8 +13,8 @@ Loading this module imports no Prefect.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from types import FunctionType, ModuleType
+from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,31 +28,46 @@ START_MODES = ("background", "lazy")
 _PREPARE_TIMEOUT = 120.0
 
 
-def _from_prefect(value: object) -> bool:
-    """Whether `value` is Prefect's (a module, a flow, a task, `flow`, `task`, a class...)."""
-    if isinstance(value, ModuleType):
-        name = value.__name__
-    elif isinstance(value, (type, FunctionType)):
-        name = str(getattr(value, "__module__", None) or "")
-    else:
-        name = type(value).__module__
-    return name == "prefect" or name.startswith("prefect.")
+# Fixtures whose tests talk to the backend.
+BACKEND_FIXTURES = frozenset(
+    {
+        "prefect_harness",
+        "run_flow",
+        "prefect_runs",
+        "prefect_logs",
+        "prefect_events",
+        "fail_task",
+        "fake_blocks",
+        "prefect_clock",
+        "run_deployment",
+        "prefect_deployments",
+    }
+)
 
 
-def uses_prefect(module: ModuleType) -> bool:
-    """Whether a test module holds something of Prefect's, itself or in a module it imported.
+def holds_flow(module: ModuleType) -> bool:
+    """Whether a test module holds a Prefect flow, itself or in a module it imported.
 
-    `from flows import etl` (a flow) and `import flows` (a module holding flows) both count; a
-    module that imports Prefect only inside functions does not, until one of its tests runs.
+    `from flows import etl` and `import flows` both count. Tasks alone do not: unit tests of a
+    task's function (`task.fn(...)`) are common and need no backend.
     """
+    flows = sys.modules.get("prefect.flows")
+    flow_type = getattr(flows, "Flow", None)
+    if not isinstance(flow_type, type):
+        return False
     for value in list(vars(module).values()):
-        if _from_prefect(value):
+        if isinstance(value, flow_type):
             return True
         if isinstance(value, ModuleType) and any(
-            _from_prefect(inner) for inner in list(vars(value).values())
+            isinstance(inner, flow_type) for inner in list(vars(value).values())
         ):
             return True
     return False
+
+
+def uses_backend(items: Iterable[object]) -> bool:
+    """Whether a collected test asks for one of the fixtures that talk to the backend."""
+    return any(BACKEND_FIXTURES.intersection(getattr(item, "fixturenames", ())) for item in items)
 
 
 class BackendStart:
@@ -66,17 +82,17 @@ class BackendStart:
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
         report: Any = yield
-        if self.ahead and self._module_uses_prefect(collector, report):
+        if self.ahead and self._needs_backend(collector, report):
             self.ahead = False
             self.backend.start_in_background()
         return report  # type: ignore[no-any-return]
 
-    def _module_uses_prefect(self, collector: pytest.Collector, report: Any) -> bool:
+    def _needs_backend(self, collector: pytest.Collector, report: Any) -> bool:
         if "prefect" not in sys.modules or not isinstance(collector, pytest.Module) or not report.passed:
             return False
         if self.config.pluginmanager.hasplugin("dsession"):  # an xdist controller: workers start theirs
             return False
-        return uses_prefect(collector.obj)
+        return holds_flow(collector.obj) or uses_backend(report.result)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

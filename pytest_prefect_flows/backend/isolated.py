@@ -48,6 +48,8 @@ from pytest_prefect_flows.exceptions import BackendError
 
 # How often the isolated API server is restarted after it stopped, before the backend gives up.
 MAX_RESTARTS = 3
+# How long closing the backend waits for a start in the background (importing Prefect's server).
+STARTER_JOIN_TIMEOUT = 20.0
 
 
 class IsolatedBackend(Backend):
@@ -222,6 +224,10 @@ class IsolatedBackend(Backend):
                 pass
             if not self._closing:
                 self._start_server(give_up=False)
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a start already under way (it starts none): whether it serves."""
+        return self._started.wait(timeout) and self._failure is None and self.alive
 
     @property
     def started_ahead(self) -> bool:
@@ -412,8 +418,8 @@ class IsolatedBackend(Backend):
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
-        if self._starter is not None and not self.preparing:  # past the imports: it ends at once
-            self._starter.join(timeout=5)
+        if self._starter is not None:  # its imports end before the interpreter (or pytester) unloads modules
+            self._starter.join(timeout=STARTER_JOIN_TIMEOUT)
         self.stop_server()
         for fd in (self._wake_r, self._wake_w):
             if fd != -1:
