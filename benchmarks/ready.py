@@ -1,6 +1,6 @@
 """Ready: how long the first flow of a pytest session waits for the backend, and the whole session.
 
-    python benchmarks/ready.py [--repeat 3] [--modules 8] [--example]
+    python benchmarks/ready.py [--repeat 3] [--modules 8] [--native] [--example]
 
 Runs a small generated suite in new pytest processes (warm template cache): `--modules` test
 modules that import a flows module and test plain functions, then one module whose test runs a
@@ -9,7 +9,8 @@ modules that import a flows module and test plain functions, then one module who
 * **background**: `prefect_start = background` (the default): the backend starts in a thread
   once a collected module holds a flow;
 * **lazy**: `prefect_start = lazy`: the backend starts when the first flow run connects;
-* **native**: `-p no:prefect_flows` and a session-scoped `prefect_test_harness()` fixture.
+* **native** (with `--native`; a minute a session on a loaded machine): `-p no:prefect_flows` and
+  a session-scoped `prefect_test_harness()` fixture.
 
 For each it prints the median over `--repeat` sessions of: how long the first flow waited for the
 isolated backend (the plugin's own measurement, printed with `-v`), the time from the session's
@@ -94,7 +95,7 @@ def native_harness():
         return
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 """
 
@@ -112,7 +113,12 @@ def make_suite(where: Path, modules: int) -> None:
 def run_session(where: Path, mode: str, paths: list[str]) -> dict[str, float | None]:
     out = where / "first-flow.txt"
     out.unlink(missing_ok=True)
-    env = {**os.environ, "BENCH_OUT": str(out), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "BENCH_OUT": str(out),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # native's server would phone home
+    }
     args = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-p", "no:randomly", *paths]
     if mode == "native":
         env["BENCH_NATIVE"] = "1"
@@ -176,6 +182,7 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--modules", type=int, default=8, help="test modules before the flow's")
+    parser.add_argument("--native", action="store_true", help="also run native prefect_test_harness (slow)")
     parser.add_argument("--example", action="store_true", help="also run example_flows/tests")
     args = parser.parse_args()
 
@@ -186,7 +193,8 @@ def main() -> None:
         suite = Path(tmp)
         make_suite(suite, args.modules)
         run_session(suite, "lazy", [])  # warm the template cache and the file-system cache
-        medians = measure(suite, ["background", "lazy", "native"], [], args.repeat)
+        modes = ["background", "lazy", *(["native"] if args.native else [])]
+        medians = measure(suite, modes, [], args.repeat)
         table(
             f"generated suite: {args.modules} modules of plain tests, then one 3-task flow "
             f"(median of {args.repeat} sessions)",
