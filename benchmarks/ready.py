@@ -116,7 +116,6 @@ def run_session(where: Path, mode: str, paths: list[str]) -> dict[str, float | N
     env = {
         **os.environ,
         "BENCH_OUT": str(out),
-        "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # native's server would phone home
     }
     args = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-p", "no:randomly", *paths]
