@@ -10,7 +10,7 @@ Why it is fast (see docs/performance.md for the measurements):
 * the database is a copy of a template migrated once per Prefect version, not a fresh migration;
 * the API runs in a thread of this process (uvicorn on a loopback socket), not a subprocess, and is
   started only when the first client connects to the socket, or ahead of it by
-  `start_in_background()` (the pytest plugin calls it once a test module has imported Prefect);
+  `start_in_background()` (the pytest plugin calls it once a collected test module holds a flow);
 * server services (task-run recorder, event persister, scheduler, ...) are off, so nothing but the
   client writes to SQLite: no "database is locked", no 503 retries; task-run states are recorded on
   the client side (`pytest_prefect_flows.recording`);
