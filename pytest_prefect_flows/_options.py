@@ -108,6 +108,17 @@ def _hook_errors(value: str) -> str:
     )(value)
 
 
+def _start(value: str) -> str:
+    from pytest_prefect_flows.ready import START_MODES
+
+    return _choice(
+        "prefect_start",
+        START_MODES,
+        "background: start the isolated backend once a collected test module uses Prefect; "
+        "lazy: on the first flow run",
+    )(value)
+
+
 # name -> (ini type, default, converter, help)
 OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "prefect_backend": (
@@ -115,6 +126,13 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "ephemeral",
         _backend,
         "`ephemeral` (isolated local backend) or `server:<URL>`",
+    ),
+    "prefect_start": (
+        "string",
+        "background",
+        _start,
+        "when the isolated backend starts: background (in a thread, once a collected test module "
+        "uses Prefect) | lazy (when the first flow run connects)",
     ),
     "prefect_flow_paths": (
         "linelist",

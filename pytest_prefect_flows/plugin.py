@@ -79,6 +79,13 @@ def pytest_configure(config: pytest.Config) -> None:
     except (UsageError, BackendError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[backend_key] = backend
+    from pytest_prefect_flows.backend import IsolatedBackend
+
+    if isinstance(backend, IsolatedBackend):
+        from pytest_prefect_flows.ready import BackendStart
+
+        ahead = _options.get(config, "prefect_start") == "background"
+        config.pluginmanager.register(BackendStart(config, backend, ahead), "prefect_flows_start")
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
@@ -116,7 +123,12 @@ def pytest_report_header(config: pytest.Config) -> str:
     except PackageNotFoundError:
         prefect = "not installed"
     backend = config.stash.get(backend_key, None)
-    where = "ephemeral (isolated, started on first flow run)"
+    when = (
+        "once a test module uses Prefect"
+        if _options.get(config, "prefect_start") == "background"
+        else "on first flow run"
+    )
+    where = f"ephemeral (isolated, started {when})"
     if backend is not None and backend.kind != "ephemeral":
         where = backend.api_url
     return f"prefect-flows: backend {where}, prefect {prefect}"

@@ -50,6 +50,9 @@ def isolation_env(home: Path, api_url: str, database: Path | None) -> dict[str, 
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
             "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+            # With registration off, the memoizing wrapper would still import every installed
+            # integration (prefect-dask, prefect-aws, ...) at each server start, for nothing.
+            "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
         }
     )
     ca_file = _small_ca_file(home)

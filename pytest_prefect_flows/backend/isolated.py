@@ -9,7 +9,8 @@ Why it is fast (see docs/performance.md for the measurements):
 
 * the database is a copy of a template migrated once per Prefect version, not a fresh migration;
 * the API runs in a thread of this process (uvicorn on a loopback socket), not a subprocess, and is
-  started only when the first client connects to the socket;
+  started only when the first client connects to the socket, or ahead of it by
+  `start_in_background()` (the pytest plugin calls it once a collected test module holds a flow);
 * server services (task-run recorder, event persister, scheduler, ...) are off, so nothing but the
   client writes to SQLite: no "database is locked", no 503 retries; task-run states are recorded on
   the client side (`pytest_prefect_flows.recording`);
@@ -47,6 +48,8 @@ from pytest_prefect_flows.exceptions import BackendError
 
 # How often the isolated API server is restarted after it stopped, before the backend gives up.
 MAX_RESTARTS = 3
+# How long closing the backend waits for a start in the background (importing Prefect's server).
+STARTER_JOIN_TIMEOUT = 20.0
 
 
 class IsolatedBackend(Backend):
@@ -88,6 +91,16 @@ class IsolatedBackend(Backend):
         # requests that may have saved blocks, variables, concurrency limits or the default storage
         self.writes = 0
         self.database = Path()
+        # The slow, context-free part of a start (imports, template), done once: its result or error.
+        self._prepare_lock = threading.Lock()
+        self._prepared: Path | BaseException | None = None
+        self._prepare_done = threading.Event()
+        self._starter: threading.Thread | None = None
+        self._activated = threading.Event()
+        self._need_lock = threading.Lock()
+        self._needed = False
+        # How long the first client that needed the server waited for it (None: none needed it yet).
+        self.first_wait_seconds: float | None = None
 
     def activate(self) -> None:
         with self._lock:
@@ -95,6 +108,7 @@ class IsolatedBackend(Backend):
             super().activate()
             if first and self._env is not None:
                 self._env.enter_context(cached_default_storage_lookup(self))
+            self._activated.set()
 
     def __enter__(self) -> IsolatedBackend:
         remove_stale_temp_dirs(self._base_dir)
@@ -153,20 +167,94 @@ class IsolatedBackend(Backend):
         with contextlib.suppress(OSError, ValueError):  # the socket was closed meanwhile
             readable, _, _ = select.select(sources, [], [])
             if sock in readable and not self._closing:
-                with contextlib.suppress(BaseException):  # kept in self._failure
+                with self._first_need(), contextlib.suppress(BaseException):  # kept in self._failure
                     self._start_server()
+                    self._started.wait(self._startup_timeout)
 
     def ensure_started(self) -> None:
         if self._sock is None:
             raise BackendError(
                 "The isolated Prefect backend is not open; use it as `with IsolatedBackend():`."
             )
-        self._start_server()
-        if not self._started.wait(self._startup_timeout):
-            raise BackendError(
-                f"The isolated Prefect backend did not start within {self._startup_timeout:.0f} s."
-            )
+        with self._first_need():
+            self._start_server()
+            if not self._started.wait(self._startup_timeout):
+                raise BackendError(
+                    f"The isolated Prefect backend did not start within {self._startup_timeout:.0f} s."
+                )
         self._raise_failure()
+
+    @contextlib.contextmanager
+    def _first_need(self) -> Iterator[None]:
+        """Time the first wait of a client for the server (`first_wait_seconds`); later ones pass."""
+        with self._need_lock:
+            first, self._needed = not self._needed, True
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            if first:
+                self.first_wait_seconds = time.perf_counter() - begin
+
+    @property
+    def needed(self) -> bool:
+        """Whether a client has needed the server yet (connected, or called `ensure_started()`)."""
+        return self._needed
+
+    def note_first_request(self) -> None:
+        """The server's first request: if no client waited for the start, the first waited 0 s."""
+        with self._need_lock:
+            first, self._needed = not self._needed, True
+        if first:
+            self.first_wait_seconds = 0.0
+
+    def start_in_background(self) -> bool:
+        """Start the server ahead of the first client, in a daemon thread; False if not needed.
+
+        The thread first does what takes long and depends on no settings: it imports Prefect's
+        server and finds (or builds) the template database. It then waits until the backend's
+        settings are made current (`activate()`, which the pytest plugin calls when the first test
+        that imported Prefect begins) and starts the server with them, as a first client would.
+        A failure there is not reported by the thread: the next start that a client needs runs
+        again and raises it (`ensure_started()`, `check()`), as without the early start.
+        """
+        with self._lock:
+            if self._sock is None or self._closing or self._starter is not None:
+                return False
+            if self._server_thread is not None or self._failure is not None:
+                return False
+            self._starter = threading.Thread(
+                target=self._start_ahead, name="prefect-flows-starter", daemon=True
+            )
+            self._starter.start()
+            return True
+
+    def _start_ahead(self) -> None:
+        with contextlib.suppress(BaseException):  # kept in self._prepared, or raised again on need
+            self._prepare()
+            while not (self._activated.wait(0.05) or self._closing):
+                pass
+            if not self._closing:
+                self._start_server(give_up=False)
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a start already under way (it starts none): whether it serves."""
+        return self._started.wait(timeout) and self._failure is None and self.alive
+
+    @property
+    def started_ahead(self) -> bool:
+        """Whether `start_in_background()` began a start (it may not have finished)."""
+        return self._starter is not None
+
+    @property
+    def preparing(self) -> bool:
+        """Whether a start in the background is still importing Prefect's server."""
+        return self._starter is not None and not self._prepare_done.is_set()
+
+    def wait_prepared(self, timeout: float) -> None:
+        """Wait (up to `timeout` s) until a start in the background has imported Prefect's server."""
+        if self._starter is not None:
+            self._prepare_done.wait(timeout)
 
     def _raise_failure(self) -> None:
         if isinstance(self._failure, BackendError):
@@ -181,22 +269,53 @@ class IsolatedBackend(Backend):
         """Raise `BackendError` naming the cause if the backend failed and will not serve again."""
         self._raise_failure()
 
-    def _start_server(self) -> None:
+    def _prepare(self) -> Path:
+        """Import Prefect's server and find the template database, once; the template's path.
+
+        Outside `self._lock`: a start in the background imports while the session goes on.
+        """
+        with self._prepare_lock:
+            if self._prepared is None:
+                try:
+                    problem = server_dependency_problem()
+                    if problem is not None:
+                        raise BackendError(problem)
+                    self._prepared = self._template_while_importing_server()
+                except BaseException as exc:
+                    self._prepared = exc
+                self._prepare_done.set()
+            if isinstance(self._prepared, BaseException):
+                raise self._prepared
+            return self._prepared
+
+    def _start_server(self, give_up: bool = True) -> None:
+        """Start the server thread (a no-op if it runs); `give_up=False` keeps the backend usable
+        if the start fails (a start in the background, which no client asked for yet)."""
         with self._lock:
-            if self._server_thread is not None:
+            if self._server_thread is not None or self._closing:
+                return
+            if self._failure is not None:
+                self._raise_failure()
+        try:
+            template = self._prepare()
+        except BaseException as exc:
+            with self._lock:
+                if give_up and self._failure is None:
+                    self._give_up(exc)
+            raise
+        with self._lock:
+            if self._server_thread is not None or self._closing:
                 return
             if self._failure is not None:
                 self._raise_failure()
             try:
-                problem = server_dependency_problem()
-                if problem is not None:
-                    raise BackendError(problem)
                 self.activate()
                 if not self.database.exists():  # a restart keeps the session's data
-                    shutil.copyfile(self._template_while_importing_server(), self.database)
+                    shutil.copyfile(template, self.database)
                 self._server = self._make_server()
             except BaseException as exc:
-                self._give_up(exc)
+                if give_up:
+                    self._give_up(exc)
                 raise
             self._stopping = False
             logging.getLogger("uvicorn.error").addFilter(self._log_filter)
@@ -211,6 +330,7 @@ class IsolatedBackend(Backend):
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefect-flows-template") as pool:
             template = pool.submit(template_database, self.template_dir)
             importlib.import_module("prefect.server.api.server")
+            importlib.import_module("uvicorn")
             return template.result()
 
     def _make_server(self) -> Any:
@@ -291,12 +411,15 @@ class IsolatedBackend(Backend):
             self._server_thread.join(timeout=10)
 
     def close(self) -> None:
-        self._closing = True
+        with self._lock:  # a start in the background checks it before it makes the server
+            self._closing = True
         if self._wake_w != -1:
             os.write(self._wake_w, b"x")
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if self._starter is not None:  # its imports end before the interpreter (or pytester) unloads modules
+            self._starter.join(timeout=STARTER_JOIN_TIMEOUT)
         self.stop_server()
         for fd in (self._wake_r, self._wake_w):
             if fd != -1:

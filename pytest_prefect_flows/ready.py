@@ -1,0 +1,110 @@
+"""When the session's isolated backend starts: ahead of the first flow, or on its first connection.
+
+With `prefect_start = background` (the default) the backend starts in a background thread as soon
+as a collected test module uses Prefect's backend (it holds a flow, or one of its tests asks for a
+fixture such as `run_flow` or `prefect_harness`), so the import of Prefect's server overlaps the
+rest of collection and the first tests. Nothing starts in a session
+that collects no such module, under `--collect-only` or `--setup-plan`, on an xdist controller
+(each worker starts its own) or with a `server:` backend.
+
+Loading this module imports no Prefect.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_prefect_flows.backend import IsolatedBackend
+
+START_MODES = ("background", "lazy")
+
+# How long a test that may freeze the clock waits for the server's imports to finish first.
+_PREPARE_TIMEOUT = 120.0
+
+
+# Fixtures whose tests talk to the backend.
+BACKEND_FIXTURES = frozenset(
+    {
+        "prefect_harness",
+        "run_flow",
+        "prefect_runs",
+        "prefect_logs",
+        "prefect_events",
+        "fail_task",
+        "fake_blocks",
+        "prefect_clock",
+        "run_deployment",
+        "prefect_deployments",
+    }
+)
+
+
+def holds_flow(module: ModuleType) -> bool:
+    """Whether a test module holds a Prefect flow, itself or in a module it imported.
+
+    `from flows import etl` and `import flows` both count. Tasks alone do not: unit tests of a
+    task's function (`task.fn(...)`) are common and need no backend.
+    """
+    flows = sys.modules.get("prefect.flows")
+    flow_type = getattr(flows, "Flow", None)
+    if not isinstance(flow_type, type):
+        return False
+    for value in list(vars(module).values()):
+        if isinstance(value, flow_type):
+            return True
+        if isinstance(value, ModuleType) and any(
+            isinstance(inner, flow_type) for inner in list(vars(value).values())
+        ):
+            return True
+    return False
+
+
+def uses_backend(items: Iterable[object]) -> bool:
+    """Whether a collected test asks for one of the fixtures that talk to the backend."""
+    return any(BACKEND_FIXTURES.intersection(getattr(item, "fixturenames", ())) for item in items)
+
+
+class BackendStart:
+    """Starts the isolated backend ahead of the first flow (`ahead`); reports the first wait (`-v`)."""
+
+    def __init__(self, config: pytest.Config, backend: IsolatedBackend, ahead: bool) -> None:
+        self.config = config
+        self.backend = backend
+        no_tests = config.option.collectonly or getattr(config.option, "setupplan", False)
+        self.ahead = ahead and not no_tests
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
+        report: Any = yield
+        if self.ahead and self._needs_backend(collector, report):
+            self.ahead = False
+            self.backend.start_in_background()
+        return report  # type: ignore[no-any-return]
+
+    def _needs_backend(self, collector: pytest.Collector, report: Any) -> bool:
+        if "prefect" not in sys.modules or not isinstance(collector, pytest.Module) or not report.passed:
+            return False
+        if self.config.pluginmanager.hasplugin("dsession"):  # an xdist controller: workers start theirs
+            return False
+        return holds_flow(collector.obj) or uses_backend(report.result)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """A test that may freeze the clock waits until the server's modules are imported: imported
+        under freezegun, they would bind its fake datetimes."""
+        if "freezegun" in sys.modules and self.backend.preparing:
+            self.backend.wait_prepared(_PREPARE_TIMEOUT)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        waited = self.backend.first_wait_seconds
+        if waited is not None and self.config.option.verbose >= 1:
+            how = "started ahead" if self.backend.started_ahead else "started on first connection"
+            terminalreporter.write_line(
+                f"prefect-flows: the first flow waited {waited:.2f} s for the isolated backend ({how})"
+            )
