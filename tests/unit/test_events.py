@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import uuid
 
+import httpx
 import pytest
 from prefect.events import Event
 
@@ -108,6 +109,9 @@ def test_server_backend_reads_flow_run_events_by_session_tag_page_by_page() -> N
     recorder = EventRecorder(session_tag="pytest-prefect-flows:abc")
     recorder._started = T0
     with temporary_settings({PREFECT_API_URL: api}), respx.mock(assert_all_called=True) as router:
+        router.get(f"{api}/admin/settings").respond(
+            json={"server": {"services": {"event_persister": {"enabled": False}}}}
+        )
         first = router.post(f"{api}/events/filter").respond(
             json={"events": stored[:1], "total": 2, "next_page": f"{api}/events/filter/next?page-token=2"}
         )
@@ -121,3 +125,37 @@ def test_server_backend_reads_flow_run_events_by_session_tag_page_by_page() -> N
         ["prefect.tag.pytest-prefect-flows:abc", "tag"]
     ]
     assert sent["filter"]["event"]["prefix"] == ["prefect.flow-run."]
+
+
+def test_server_backend_waits_until_the_event_persister_stored_every_state_of_the_runs() -> None:
+    import respx
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pytest_prefect_flows.events import EventRecorder
+
+    api = "http://127.0.0.1:9/api"
+    flow_run = {"prefect.resource.id": "prefect.flow-run.x"}
+    stored = [
+        {**event(f"prefect.flow-run.{name}", flow_run).model_dump(mode="json"), "received": T0.isoformat()}
+        for name in ("Pending", "Running", "Completed")
+    ]
+    recorder = EventRecorder(session_tag="pytest-prefect-flows:abc")
+    recorder._started = T0
+    with temporary_settings({PREFECT_API_URL: api}), respx.mock(assert_all_called=True) as router:
+        router.get(f"{api}/admin/settings").respond(
+            json={"server": {"services": {"event_persister": {"enabled": True, "flush_interval": 0.2}}}}
+        )
+        reads = router.post(f"{api}/events/filter")
+        reads.side_effect = [  # the persister stores the last state one flush later
+            httpx.Response(200, json={"events": stored[:2], "next_page": None}),
+            httpx.Response(200, json={"events": stored[:2], "next_page": None}),
+            httpx.Response(200, json={"events": stored, "next_page": None}),
+        ]
+        runs = router.post(f"{api}/flow_runs/filter").respond(json=[{"id": "x"}])
+        router.get(f"{api}/flow_run_states/", params={"flow_run_id": "x"}).respond(
+            json=[{"type": "PENDING"}, {"type": "RUNNING"}, {"type": "COMPLETED"}]
+        )
+        found = recorder._remote_flow_run_events()
+    assert [e.event for e in found] == [f"prefect.flow-run.{n}" for n in ("Pending", "Running", "Completed")]
+    assert reads.call_count == 3
+    assert runs.calls.last.request.content.count(b"pytest-prefect-flows:abc") == 1
