@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import sys
 import time
@@ -70,6 +71,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
     usable = hasattr(os, "fork") and not os.environ.get("PYTEST_PREFECT_FLOWS_NO_FORKSERVER")
     config.stash[fork_server_key] = ForkServer(os.environ, Path.cwd()) if usable else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (Prefect, the test modules) lives as long as the session: the garbage
+    collector skips it, instead of walking it at each full collection (pytest runs two at the end of
+    every `runpytest_inprocess` session)."""
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
