@@ -114,37 +114,6 @@ def test_session_without_prefect_tests_imports_no_prefect(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["*prefect imported: False*"])
 
 
-def test_each_xdist_worker_gets_its_own_backend(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    report = tmp_path / "backends.txt"
-    monkeypatch.setenv("BACKENDS_FILE", str(report))
-    pytester.makepyfile(flows=FLOW_MODULE)
-    pytester.makepyfile(
-        """
-        import os
-        import pytest
-        from prefect.settings import get_current_settings
-        from flows import small
-
-        @pytest.mark.parametrize("n", range(6))
-        def test_runs(n, run_flow):
-            record = run_flow(small, n)
-            assert record.result() == 2 * n
-            assert [t.state_name for t in record.task_runs] == ["Completed"]
-            with open(os.environ["BACKENDS_FILE"], "a") as handle:
-                url = get_current_settings().api.url
-                handle.write(f"{os.getpid()} {url} {os.environ['PREFECT_HOME']}\\n")
-        """
-    )
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-q")
-    result.assert_outcomes(passed=6)
-    workers = {line.split()[0]: tuple(line.split()[1:]) for line in report.read_text().splitlines()}
-    assert len(workers) == 2, workers  # both worker processes ran tests
-    assert len({url for url, _ in workers.values()}) == 2, workers
-    assert len({home for _, home in workers.values()}) == 2, workers
-
-
 CHILDREN_REPORT = """
 import os, threading
 import pytest
@@ -306,28 +275,43 @@ def test_server_default_result_storage_is_asked_once_and_follows_changes(pyteste
     result.assert_outcomes(passed=2)
 
 
-def test_template_database_is_built_once_per_prefect_version_and_reused(
+def test_xdist_workers_get_backends_of_their_own_from_one_template_built_once(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cold cache under `-n 2`: one template for the installed Prefect, no partial files left;
-    the next session copies it instead of migrating again."""
+    """A cold cache under `-n 2`: each worker runs flows on a backend of its own (server, home), both
+    copied from one template for the installed Prefect, with no partial files left; the next session
+    copies it instead of migrating again. One xdist session for both checks: each worker is a new
+    interpreter that imports Prefect."""
     from pytest_prefect_flows._compat import prefect_version
     from pytest_prefect_flows.backend import shipped
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("PYTEST_PREFECT_FLOWS_CACHE", str(cache))
+    report = tmp_path / "backends.txt"
+    monkeypatch.setenv("BACKENDS_FILE", str(report))
     pytester.makepyfile(flows=FLOW_MODULE)
     pytester.makepyfile(
         """
+        import os
         import pytest
+        from prefect.settings import get_current_settings
         from flows import small
 
-        @pytest.mark.parametrize("x", range(4))
-        def test_run(x):
-            assert small(x) == 2 * x
+        @pytest.mark.parametrize("n", range(6))
+        def test_runs(n, run_flow):
+            record = run_flow(small, n)
+            assert record.result() == 2 * n
+            assert [t.state_name for t in record.task_runs] == ["Completed"]
+            with open(os.environ["BACKENDS_FILE"], "a") as handle:
+                url = get_current_settings().api.url
+                handle.write(f"{os.getpid()} {url} {os.environ['PREFECT_HOME']}\\n")
         """
     )
-    pytester.runpytest_subprocess("-n", "2", "-q").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-q").assert_outcomes(passed=6)
+    workers = {line.split()[0]: tuple(line.split()[1:]) for line in report.read_text().splitlines()}
+    assert len(workers) == 2, workers  # both worker processes ran tests
+    assert len({url for url, _ in workers.values()}) == 2, workers
+    assert len({home for _, home in workers.values()}) == 2, workers
     files = sorted(path.name for path in cache.iterdir() if not path.name.startswith("."))
     assert files == [f"template-prefect-{prefect_version()}.db"]
     ready_made = shipped.shipped_template(prefect_version())
@@ -335,5 +319,5 @@ def test_template_database_is_built_once_per_prefect_version_and_reused(
         assert (cache / files[0]).read_bytes() == gzip.decompress(ready_made.read_bytes())
     built = (cache / files[0]).stat().st_mtime_ns
 
-    pytester.runpytest_subprocess("-q").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-q").assert_outcomes(passed=6)
     assert (cache / files[0]).stat().st_mtime_ns == built

@@ -199,8 +199,49 @@ def test_state_saved_by_one_test_is_gone_in_the_next(
     assert names == (expected if order == "as written" else expected[::-1])
 
 
+FAKES_AND_FLOW_WRITES = """
+import pytest
+from prefect import flow
+from prefect.blocks.system import Secret
+from prefect.exceptions import ObjectNotFound
+from prefect.variables import Variable
+from pytest_prefect_flows import UnknownBlockError
+
+@flow
+def writes():
+    Variable.set("written-by-flow", 1)
+    Secret(value="from-flow").save("saved-by-flow")
+
+def test_register(fake_blocks, run_flow, prefect_harness):
+    fake_blocks.secret("database-password", "one")
+    fake_blocks.variable("database-config", {"a": 1})
+    run_flow(writes).result()
+    assert Variable.get("written-by-flow") == 1
+    with prefect_harness.sync_client() as backend:  # the backend itself, past the fakes
+        for variable in ("written-by-flow", "database-config"):
+            assert backend.read_variable_by_name(variable) is None
+        for block in ("database-password", "saved-by-flow"):
+            with pytest.raises(ObjectNotFound):
+                backend.read_block_document_by_name(block, block_type_slug="secret")
+
+def test_a_later_test_sees_none_of_the_earlier_writes():
+    assert Variable.get("written-by-flow") is None
+    assert Variable.get("database-config") is None
+    with pytest.raises(ValueError, match="Unable to find block document"):
+        Secret.load("saved-by-flow")
+
+def test_fresh_fakes_are_empty(fake_blocks):
+    with pytest.raises(UnknownBlockError, match=r"Registered: \\(none\\)"):
+        Secret.load("database-password")
+"""
+
+
 def test_state_is_isolated_between_tests_on_each_xdist_worker(pytester: pytest.Pytester) -> None:
+    """Each file runs on one worker (`--dist loadfile`), its tests in order: what a test saved, and
+    what `fake_blocks` registered, is gone in the next. One xdist session for all three files: each
+    worker is a new interpreter that imports Prefect."""
     pytester.makepyfile(flows=FLOW_MODULE)
-    pytester.makepyfile(STATEFUL_TESTS)
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-q")
-    result.assert_outcomes(passed=4)
+    pytester.makepyfile(test_stateful=STATEFUL_TESTS, test_first=FAKES_AND_FLOW_WRITES)
+    pytester.makepyfile(test_second=FAKES_AND_FLOW_WRITES)
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--dist", "loadfile", "-q")
+    result.assert_outcomes(passed=10)
