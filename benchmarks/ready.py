@@ -6,7 +6,7 @@ Runs a small generated suite in new pytest processes (warm template cache): `--m
 modules that import a flows module and test plain functions, then one module whose test runs a
 3-task flow (pytest runs the modules in name order, so the flow runs last, as in many suites):
 
-* **background**: `prefect_start = background` (the default): the backend starts in a thread
+* **ahead**: `prefect_start = ahead` (the default): Prefect's server is imported during collection
   once a collected module holds a flow;
 * **lazy**: `prefect_start = lazy`: the backend starts when the first flow run connects;
 * **native** (with `--native`; a minute a session on a loaded machine): `-p no:prefect_flows` and
@@ -169,7 +169,7 @@ def table(title: str, medians: dict[str, dict[str, float | None]]) -> None:
     for mode, row in medians.items():
         print(f"| {mode} | {cell(row['waited'])} | {cell(row['first_flow'])} | {cell(row['wall'])} |")
     lazy = medians.get("lazy", {}).get("wall")
-    for mode in ("background", "native"):
+    for mode in ("ahead", "native"):
         wall = medians.get(mode, {}).get("wall")
         if lazy and wall:
             print(f"session wall, {mode} / lazy: {wall / lazy:.2f}x")
@@ -192,7 +192,7 @@ def main() -> None:
         suite = Path(tmp)
         make_suite(suite, args.modules)
         run_session(suite, "lazy", [])  # warm the template cache and the file-system cache
-        modes = ["background", "lazy", *(["native"] if args.native else [])]
+        modes = ["ahead", "lazy", *(["native"] if args.native else [])]
         medians = measure(suite, modes, [], args.repeat)
         table(
             f"generated suite: {args.modules} modules of plain tests, then one 3-task flow "
@@ -200,7 +200,7 @@ def main() -> None:
             medians,
         )
     if args.example:
-        example = measure(ROOT, ["background", "lazy"], ["example_flows/tests"], args.repeat)
+        example = measure(ROOT, ["ahead", "lazy"], ["example_flows/tests"], args.repeat)
         table(f"example_flows/tests (median of {args.repeat} sessions)", example)
     load_after = os.getloadavg()
     print(

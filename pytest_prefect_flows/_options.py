@@ -114,8 +114,8 @@ def _start(value: str) -> str:
     return _choice(
         "prefect_start",
         START_MODES,
-        "background: start the isolated backend once a collected test module uses Prefect; "
-        "lazy: on the first flow run",
+        "ahead: import Prefect's server during collection, once a collected test module uses "
+        "Prefect; lazy: all of the start on the first flow run",
     )(value)
 
 
@@ -129,10 +129,11 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     ),
     "prefect_start": (
         "string",
-        "background",
+        "ahead",
         _start,
-        "when the isolated backend starts: background (in a thread, once a collected test module "
-        "uses Prefect) | lazy (when the first flow run connects)",
+        "how the isolated backend starts: ahead (Prefect's server imported during collection, once "
+        "a collected test module uses Prefect; the server starts on the first flow run) | lazy "
+        "(all of it when the first flow run connects)",
     ),
     "prefect_flow_paths": (
         "linelist",

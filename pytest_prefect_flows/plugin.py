@@ -84,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if isinstance(backend, IsolatedBackend):
         from pytest_prefect_flows.ready import BackendStart
 
-        ahead = _options.get(config, "prefect_start") == "background"
+        ahead = _options.get(config, "prefect_start") == "ahead"
         config.pluginmanager.register(BackendStart(config, backend, ahead), "prefect_flows_start")
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
@@ -124,11 +124,11 @@ def pytest_report_header(config: pytest.Config) -> str:
         prefect = "not installed"
     backend = config.stash.get(backend_key, None)
     when = (
-        "once a test module uses Prefect"
-        if _options.get(config, "prefect_start") == "background"
-        else "on first flow run"
+        "prepared during collection, started on first flow run"
+        if _options.get(config, "prefect_start") == "ahead"
+        else "started on first flow run"
     )
-    where = f"ephemeral (isolated, started {when})"
+    where = f"ephemeral (isolated, {when})"
     if backend is not None and backend.kind != "ephemeral":
         where = backend.api_url
     return f"prefect-flows: backend {where}, prefect {prefect}"

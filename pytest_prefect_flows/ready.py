@@ -1,11 +1,16 @@
-"""When the session's isolated backend starts: ahead of the first flow, or on its first connection.
+"""How much of the session's isolated backend is ready before the first flow connects.
 
-With `prefect_start = background` (the default) the backend starts in a background thread as soon
-as a collected test module uses Prefect's backend (it holds a flow, or one of its tests asks for a
-fixture such as `run_flow` or `prefect_harness`), so the import of Prefect's server overlaps the
-rest of collection and the first tests. Nothing starts in a session
-that collects no such module, under `--collect-only` or `--setup-plan`, on an xdist controller
-(each worker starts its own) or with a `server:` backend.
+With `prefect_start = ahead` (the default) the slow part of the backend's start (importing
+Prefect's server, finding the template database) is done during collection, as soon as a collected
+test module uses Prefect's backend (it holds a flow, or one of its tests asks for a fixture such
+as `run_flow` or `prefect_harness`); the server itself starts when the first flow connects, which
+then waits only for the app to answer. Nothing is done ahead in a session that collects no such
+module, under `--collect-only` or `--setup-plan`, on an xdist controller (each worker prepares its
+own) or with a `server:` backend. `prefect_start = lazy` does it all on the first connection.
+
+It is done in the main thread, not in a background one: Python runs one thread at a time, so a
+thread would not make the import cheaper, and an import in another thread while collection
+imports test modules can meet a partially initialised package.
 
 Loading this module imports no Prefect.
 """
@@ -22,10 +27,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_prefect_flows.backend import IsolatedBackend
 
-START_MODES = ("background", "lazy")
-
-# How long a test that may freeze the clock waits for the server's imports to finish first.
-_PREPARE_TIMEOUT = 120.0
+START_MODES = ("ahead", "lazy")
 
 
 # Fixtures whose tests talk to the backend.
@@ -71,7 +73,7 @@ def uses_backend(items: Iterable[object]) -> bool:
 
 
 class BackendStart:
-    """Starts the isolated backend ahead of the first flow (`ahead`); reports the first wait (`-v`)."""
+    """Prepares the isolated backend during collection (`ahead`); reports the first wait (`-v`)."""
 
     def __init__(self, config: pytest.Config, backend: IsolatedBackend, ahead: bool) -> None:
         self.config = config
@@ -84,7 +86,7 @@ class BackendStart:
         report: Any = yield
         if self.ahead and self._needs_backend(collector, report):
             self.ahead = False
-            self.backend.start_in_background()
+            self.backend.prepare_ahead()
         return report  # type: ignore[no-any-return]
 
     def _needs_backend(self, collector: pytest.Collector, report: Any) -> bool:
@@ -94,17 +96,12 @@ class BackendStart:
             return False
         return holds_flow(collector.obj) or uses_backend(report.result)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """A test that may freeze the clock waits until the server's modules are imported: imported
-        under freezegun, they would bind its fake datetimes."""
-        if "freezegun" in sys.modules and self.backend.preparing:
-            self.backend.wait_prepared(_PREPARE_TIMEOUT)
-
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         waited = self.backend.first_wait_seconds
         if waited is not None and self.config.option.verbose >= 1:
-            how = "started ahead" if self.backend.started_ahead else "started on first connection"
+            how = (
+                "prepared during collection" if self.backend.prepared_ahead else "started on first connection"
+            )
             terminalreporter.write_line(
                 f"prefect-flows: the first flow waited {waited:.2f} s for the isolated backend ({how})"
             )

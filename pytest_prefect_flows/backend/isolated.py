@@ -9,8 +9,9 @@ Why it is fast (see docs/performance.md for the measurements):
 
 * the database is a copy of a template migrated once per Prefect version, not a fresh migration;
 * the API runs in a thread of this process (uvicorn on a loopback socket), not a subprocess, and is
-  started only when the first client connects to the socket, or ahead of it by
-  `start_in_background()` (the pytest plugin calls it once a collected test module holds a flow);
+  started only when the first client connects to the socket; what takes long in that start (the
+  import of Prefect's server, the template) can be done ahead by `prepare_ahead()`, which the
+  pytest plugin calls while it collects, once a collected test module holds a flow;
 * server services (task-run recorder, event persister, scheduler, ...) are off, so nothing but the
   client writes to SQLite: no "database is locked", no 503 retries; task-run states are recorded on
   the client side (`pytest_prefect_flows.recording`);
@@ -48,8 +49,6 @@ from pytest_prefect_flows.exceptions import BackendError
 
 # How often the isolated API server is restarted after it stopped, before the backend gives up.
 MAX_RESTARTS = 3
-# How long closing the backend waits for a start in the background (importing Prefect's server).
-STARTER_JOIN_TIMEOUT = 20.0
 
 
 class IsolatedBackend(Backend):
@@ -94,9 +93,7 @@ class IsolatedBackend(Backend):
         # The slow, context-free part of a start (imports, template), done once: its result or error.
         self._prepare_lock = threading.Lock()
         self._prepared: Path | BaseException | None = None
-        self._prepare_done = threading.Event()
-        self._starter: threading.Thread | None = None
-        self._activated = threading.Event()
+        self.prepared_ahead = False  # whether `prepare_ahead()` ran
         self._need_lock = threading.Lock()
         self._needed = False
         # How long the first client that needed the server waited for it (None: none needed it yet).
@@ -108,7 +105,6 @@ class IsolatedBackend(Backend):
             super().activate()
             if first and self._env is not None:
                 self._env.enter_context(cached_default_storage_lookup(self))
-            self._activated.set()
 
     def __enter__(self) -> IsolatedBackend:
         remove_stale_temp_dirs(self._base_dir)
@@ -208,53 +204,25 @@ class IsolatedBackend(Backend):
         if first:
             self.first_wait_seconds = 0.0
 
-    def start_in_background(self) -> bool:
-        """Start the server ahead of the first client, in a daemon thread; False if not needed.
+    def prepare_ahead(self) -> None:
+        """Do now, in this thread, what takes long in a start and depends on no settings: import
+        Prefect's server and find (or build) the template database.
 
-        The thread first does what takes long and depends on no settings: it imports Prefect's
-        server and finds (or builds) the template database. It then waits until the backend's
-        settings are made current (`activate()`, which the pytest plugin calls when the first test
-        that imported Prefect begins) and starts the server with them, as a first client would.
-        A failure there is not reported by the thread: the next start that a client needs runs
-        again and raises it (`ensure_started()`, `check()`), as without the early start.
+        The server itself still starts when the first client connects, so the first flow waits
+        only for the app to be built and to answer. A failure is kept, and raised when a client
+        needs the server, as without this call. It runs in the caller's thread on purpose: an
+        import in another thread while the session imports test modules can meet a partially
+        initialised package (`ImportError ... most likely due to a circular import`), and
+        freezegun, which scans every module when it starts, a module dict that changes under it.
         """
         with self._lock:
-            if self._sock is None or self._closing or self._starter is not None:
-                return False
-            if self._server_thread is not None or self._failure is not None:
-                return False
-            self._starter = threading.Thread(
-                target=self._start_ahead, name="prefect-flows-starter", daemon=True
-            )
-            self._starter.start()
-            return True
-
-    def _start_ahead(self) -> None:
-        with contextlib.suppress(BaseException):  # kept in self._prepared, or raised again on need
+            if self._sock is None or self._closing or self._server_thread is not None:
+                return
+            if self._failure is not None:
+                return
+        self.prepared_ahead = True
+        with contextlib.suppress(Exception):  # kept in self._prepared, raised again on need
             self._prepare()
-            while not (self._activated.wait(0.05) or self._closing):
-                pass
-            if not self._closing:
-                self._start_server(give_up=False)
-
-    def wait_started(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for a start already under way (it starts none): whether it serves."""
-        return self._started.wait(timeout) and self._failure is None and self.alive
-
-    @property
-    def started_ahead(self) -> bool:
-        """Whether `start_in_background()` began a start (it may not have finished)."""
-        return self._starter is not None
-
-    @property
-    def preparing(self) -> bool:
-        """Whether a start in the background is still importing Prefect's server."""
-        return self._starter is not None and not self._prepare_done.is_set()
-
-    def wait_prepared(self, timeout: float) -> None:
-        """Wait (up to `timeout` s) until a start in the background has imported Prefect's server."""
-        if self._starter is not None:
-            self._prepare_done.wait(timeout)
 
     def _raise_failure(self) -> None:
         if isinstance(self._failure, BackendError):
@@ -272,7 +240,7 @@ class IsolatedBackend(Backend):
     def _prepare(self) -> Path:
         """Import Prefect's server and find the template database, once; the template's path.
 
-        Outside `self._lock`: a start in the background imports while the session goes on.
+        Outside `self._lock`, which the server thread's start and stop take.
         """
         with self._prepare_lock:
             if self._prepared is None:
@@ -283,14 +251,13 @@ class IsolatedBackend(Backend):
                     self._prepared = self._template_while_importing_server()
                 except BaseException as exc:
                     self._prepared = exc
-                self._prepare_done.set()
             if isinstance(self._prepared, BaseException):
                 raise self._prepared
             return self._prepared
 
     def _start_server(self, give_up: bool = True) -> None:
         """Start the server thread (a no-op if it runs); `give_up=False` keeps the backend usable
-        if the start fails (a start in the background, which no client asked for yet)."""
+        if the start fails."""
         with self._lock:
             if self._server_thread is not None or self._closing:
                 return
@@ -411,15 +378,13 @@ class IsolatedBackend(Backend):
             self._server_thread.join(timeout=10)
 
     def close(self) -> None:
-        with self._lock:  # a start in the background checks it before it makes the server
+        with self._lock:
             self._closing = True
         if self._wake_w != -1:
             os.write(self._wake_w, b"x")
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
-        if self._starter is not None:  # its imports end before the interpreter (or pytester) unloads modules
-            self._starter.join(timeout=STARTER_JOIN_TIMEOUT)
         self.stop_server()
         for fd in (self._wake_r, self._wake_w):
             if fd != -1:

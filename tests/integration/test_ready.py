@@ -1,5 +1,6 @@
-"""When the isolated backend starts: in the background once a collected module uses Prefect, never
-in a session that cannot run a flow, and a failed early start reported only where a test needs it."""
+"""How the isolated backend starts: Prefect's server imported during collection once a collected
+module uses Prefect, never in a session that cannot run a flow, and a failed early preparation
+reported only where a test needs the backend."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ REPORT_CONFTEST = """
 from pytest_prefect_flows.plugin import backend_key
 
 def pytest_collection_finish(session):
-    print("AHEAD AFTER COLLECTION", session.config.stash[backend_key].started_ahead)
+    print("AHEAD AFTER COLLECTION", session.config.stash[backend_key].prepared_ahead)
 """
 
 
@@ -43,10 +44,10 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
         test_flows="""
         import flows
 
-        def test_server_runs_before_any_client_connects(prefect_harness):
-            assert prefect_harness.started_ahead
-            assert prefect_harness.wait_started(60)  # this waits; only the background start starts
-            assert prefect_harness.first_wait_seconds is None  # no client has needed it yet
+        def test_the_server_waits_for_its_first_client(prefect_harness):
+            assert prefect_harness.prepared_ahead
+            assert not prefect_harness.alive  # prepared, not started: no client has needed it yet
+            assert prefect_harness.first_wait_seconds is None
 
         def test_first_flow(run_flow):
             assert run_flow(flows.small, 4).result() == 8
@@ -61,12 +62,12 @@ def test_a_module_holding_a_flow_starts_the_backend_during_collection(suite: pyt
     ahead.assert_outcomes(passed=3)
     ahead.stdout.fnmatch_lines(
         [
-            "*backend ephemeral (isolated, started once a test module uses Prefect)*",
+            "*backend ephemeral (isolated, prepared during collection, started on first flow run)*",
             "AHEAD AFTER COLLECTION True",
-            "prefect-flows: the first flow waited * s for the isolated backend (started ahead)",
+            "prefect-flows: the first flow waited * s for the isolated backend (prepared during collection)",
         ]
     )
-    lazy = suite.runpytest_subprocess("-s", "-v", "-o", "prefect_start=lazy", "-k", "first")
+    lazy = suite.runpytest_subprocess("-s", "-v", "-o", "prefect_start=lazy", "-k", "test_first_flow")
     lazy.assert_outcomes(passed=1, deselected=2)
     lazy.stdout.fnmatch_lines(
         [
@@ -97,7 +98,7 @@ def test_a_failed_start_ahead_fails_only_the_tests_that_need_the_backend_as_befo
         from flows import small
 
         def test_no_flow(prefect_harness):
-            prefect_harness.wait_prepared(60)  # the background start has failed by now
+            pass  # the preparation during collection has failed by now
 
         def test_flow():
             small()
@@ -107,15 +108,15 @@ def test_a_failed_start_ahead_fails_only_the_tests_that_need_the_backend_as_befo
         """
     )
     outputs = {}
-    for mode in ("background", "lazy"):
+    for mode in ("ahead", "lazy"):
         result = pytester.runpytest_inprocess("-p", "no:randomly", "-o", f"prefect_start={mode}")
         result.assert_outcomes(passed=1, failed=1, errors=1)
         text = result.stdout.str()
         assert "Exception in thread" not in text
         assert "ThreadException" not in text
         outputs[mode] = [line for line in result.outlines if "BackendError: " in line]
-    assert outputs["background"] == outputs["lazy"]
+    assert outputs["ahead"] == outputs["lazy"]
     assert any(
         "The isolated Prefect backend failed to start: NotADirectoryError" in line
-        for line in outputs["background"]
+        for line in outputs["ahead"]
     ), outputs
