@@ -255,34 +255,27 @@ class IsolatedBackend(Backend):
                 raise self._prepared
             return self._prepared
 
-    def _start_server(self, give_up: bool = True) -> None:
-        """Start the server thread (a no-op if it runs); `give_up=False` keeps the backend usable
-        if the start fails."""
-        with self._lock:
-            if self._server_thread is not None or self._closing:
-                return
-            if self._failure is not None:
-                self._raise_failure()
+    def _start_server(self) -> None:
+        """Start the server thread (a no-op if it runs or the backend closes)."""
+        if not self._may_start():
+            return
         try:
             template = self._prepare()
         except BaseException as exc:
             with self._lock:
-                if give_up and self._failure is None:
+                if self._failure is None:
                     self._give_up(exc)
             raise
         with self._lock:
-            if self._server_thread is not None or self._closing:
+            if not self._may_start():
                 return
-            if self._failure is not None:
-                self._raise_failure()
             try:
                 self.activate()
                 if not self.database.exists():  # a restart keeps the session's data
                     shutil.copyfile(template, self.database)
                 self._server = self._make_server()
             except BaseException as exc:
-                if give_up:
-                    self._give_up(exc)
+                self._give_up(exc)
                 raise
             self._stopping = False
             logging.getLogger("uvicorn.error").addFilter(self._log_filter)
@@ -290,6 +283,15 @@ class IsolatedBackend(Backend):
                 target=self._serve, name="prefect-flows-server", daemon=True
             )
             self._server_thread.start()
+
+    def _may_start(self) -> bool:
+        """Whether a start is due: not if the server runs or the backend closes; raises the failure
+        that made the backend give up."""
+        with self._lock:
+            if self._server_thread is not None or self._closing:
+                return False
+            self._raise_failure()
+            return True
 
     def _template_while_importing_server(self) -> Path:
         """The template database; on a cold cache its build (a subprocess) runs while this process

@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 
-FLOW_MODULE = """
-from prefect import flow, task
-
-@task
-def double(x):
-    return 2 * x
-
-@flow
-def small(x: int = 3):
-    return double(x)
-"""
+from tests.integration.test_harness import FLOW_MODULE
 
 REPORT_CONFTEST = """
 from pytest_prefect_flows.plugin import backend_key
