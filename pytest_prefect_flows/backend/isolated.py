@@ -192,18 +192,6 @@ class IsolatedBackend(Backend):
             if first:
                 self.first_wait_seconds = time.perf_counter() - begin
 
-    @property
-    def needed(self) -> bool:
-        """Whether a client has needed the server yet (connected, or called `ensure_started()`)."""
-        return self._needed
-
-    def note_first_request(self) -> None:
-        """The server's first request: if no client waited for the start, the first waited 0 s."""
-        with self._need_lock:
-            first, self._needed = not self._needed, True
-        if first:
-            self.first_wait_seconds = 0.0
-
     def prepare_ahead(self) -> None:
         """Do now, in this thread, what takes long in a start and depends on no settings: import
         Prefect's server and find (or build) the template database.

@@ -102,8 +102,6 @@ class WriteCounter:
         self.backend = backend
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self.backend.needed:
-            self.backend.note_first_request()
         path = scope.get("path", "")
         if (
             scope["type"] == "http"
