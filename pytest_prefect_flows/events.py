@@ -58,6 +58,7 @@ class EventRecorder:
     def __init__(self, *, session_tag: str | None = None) -> None:
         """`session_tag`: set for a `server:` backend, whose flow-run events are read from the server."""
         self._session_tag = session_tag
+        self._flush_interval: float | None = None  # the `server:` backend's, read once
         self._client_events: list[Event] = []
         self._server_messages: list[bytes | str] = []
         self._lock = threading.Lock()
@@ -145,7 +146,9 @@ class EventRecorder:
         body = {"filter": event_filter.model_dump(mode="json", exclude_unset=True), "limit": 50}
         with get_client(sync_client=True) as client:
             found = _read_events(client, body)
-            flush_interval = _persister_flush_interval(client)
+            if self._flush_interval is None:
+                self._flush_interval = _persister_flush_interval(client)
+            flush_interval = self._flush_interval
             wait = flush_interval and flush_interval * PERSISTER_WAIT_FLUSHES + PERSISTER_WAIT_GRACE
             deadline = _real_monotonic() + wait
             pause = threading.Event()
