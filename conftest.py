@@ -1,15 +1,34 @@
-"""Collects the Python blocks of README.md and docs/*.md as tests (see tests/docs_examples.py)."""
+"""The repository's docs as tests, and the fixtures their code blocks may name.
+
+README.md and the pages under docs/ are collected by Sybil (tests/docs_blocks.py): each code block
+runs with only the imports it shows, plus the fixtures it names, the plugin's and those below (the
+reference suite's sample data, from example_flows/tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from example_flows.tests.conftest import data_dir, db_path  # noqa: F401  (fixtures the docs name)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix != ".md":
         return None
-    from tests.docs_examples import collect_markdown
+    from tests.docs_blocks import DOCS  # Sybil is a dev dependency: the reference suite runs without it
 
-    return collect_markdown(file_path, parent)
+    collector: pytest.Collector | None = DOCS.pytest()(file_path, parent)
+    return collector
+
+
+def pytest_itemcollected(item: Any) -> None:
+    """A docs test's marks (`@pytest.mark.prefect(...)` in the block) apply to its item."""
+    from tests.docs_blocks import BlockTest
+
+    parsed = getattr(getattr(item, "example", None), "parsed", None)
+    if isinstance(parsed, BlockTest):
+        for mark in parsed.marks():
+            item.add_marker(mark)

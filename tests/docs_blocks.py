@@ -1,0 +1,287 @@
+"""The code blocks of README.md and docs/*.md as tests of the suite, collected by Sybil.
+
+The repository's `conftest.py` hands README.md and every page under `docs/` to `DOCS`. Each
+```python block runs in a namespace of its own that holds only what the block imports or defines,
+and the fixtures it names (the plugin's, or a conftest fixture such as `data_dir`); nothing is
+imported for it, so a block that lost an import fails. The three kinds of block:
+
+- `# some/package/module.py` on the first line (not a `test_*.py` or `conftest.py`): the block is
+  that module, defined at collection so that the blocks after it on the same page can import it;
+- a block that defines `test_*` functions is a test module: one test per function, whose parameters
+  are its fixtures (one the block defines, or any conftest fixture) and whose marks apply;
+- any other block is the body of one test; the names it reads and never binds are its fixtures.
+
+`<!-- not-run -->` right above a block leaves it out: a fragment for reading only (kept rare), or a
+script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py. A ```text block right after `<!-- output: COMMAND -->` shows
+what COMMAND prints: its lines (`...` skips any number) are checked against a real run, in order.
+The snapshot examples' baselines are syrupy's, in `docs/__snapshots__/` (`pytest docs/snapshots.md
+--snapshot-update` after changing them).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import inspect
+import re
+import shlex
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from _pytest.assertion.rewrite import rewrite_asserts
+from _pytest.fixtures import getfixturemarker
+from sybil import Document, Example, Region, Sybil
+from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
+
+ROOT = Path(__file__).parents[1]
+NOT_RUN = "<!-- not-run -->"
+_MODULE_FILE = re.compile(r"#\s*(?P<path>[\w/]+)\.py\s*$")
+_FENCES = FencedCodeBlockLexer(language=r"\w+", mapping={"language": "language", "source": "source"})
+
+
+@dataclass
+class BlockTest:
+    """One test of a block that defines tests: the block's module and the test's name."""
+
+    module: types.ModuleType
+    name: str
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        function: Callable[..., Any] = getattr(self.module, self.name)
+        return function
+
+    def marks(self) -> list[pytest.Mark]:
+        return list(getattr(self.function, "pytestmark", []))
+
+
+@dataclass
+class BlockBody:
+    """A block that is the body of one test."""
+
+    code: ast.Module
+    name: str
+
+
+def parse_python_blocks(document: Document) -> Iterator[Region]:
+    for region in _FENCES(document):
+        if region.lexemes["language"] != "python":
+            continue
+        source = region.lexemes["source"]
+        line = document.text.count("\n", 0, region.start) + 2  # the block's first line of code
+        if _is_skipped(document, region):
+            continue
+        module_file = _MODULE_FILE.fullmatch(source.partition("\n")[0])
+        if module_file and not _is_test_file(Path(module_file["path"]).name):
+            _define_module(module_file["path"].replace("/", "."), source, document.path, line)
+            continue
+        tree = _parse(source, document.path, line)
+        tests = [node for node in tree.body if _is_test(node)]
+        if not tests:
+            yield Region(region.start, region.end, BlockBody(tree, _module_name(document.path, line)), run_body)
+            continue
+        module = _new_module(_module_name(document.path, line), document.path)
+        _compile_and_run(tree, module, document.path)
+        for node in tests:
+            start, end = _node_span(document, region, source, node)
+            yield Region(start, end, BlockTest(module, node.name), run_test)
+
+
+def _is_skipped(document: Document, region: Region) -> bool:
+    """Not Sybil's `skip: next`: that one holds state between items, which xdist runs apart."""
+    return document.text[: region.start].rstrip(" ").endswith(NOT_RUN + "\n")
+
+
+def run_body(example: Example) -> None:
+    body: BlockBody = example.parsed
+    request: pytest.FixtureRequest = example.namespace["request"]
+    module = _new_module(body.name, example.path)
+    free = _free_names(body.code) - set(dir(builtins))
+    for name in sorted(free):
+        value = _fixture_value(request, name)
+        if value is not _MISSING:
+            setattr(module, name, value)
+    _compile_and_run(body.code, module, example.path)
+
+
+def run_test(example: Example) -> None:
+    test: BlockTest = example.parsed
+    request: pytest.FixtureRequest = example.namespace["request"]
+    function = test.function
+    arguments = _arguments(function, test.module, request)
+    if inspect.iscoroutinefunction(function):
+        anyio.run(functools.partial(function, **arguments))
+    else:
+        function(**arguments)
+
+
+def _arguments(function: Callable[..., Any], module: types.ModuleType, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A test's or a block fixture's parameters: the block's own fixtures first, then conftest's."""
+    arguments = {}
+    for name in inspect.signature(function).parameters:
+        own = getattr(module, name, None)
+        if own is not None and getfixturemarker(own) is not None:
+            arguments[name] = _own_fixture(own, module, request)
+        else:
+            arguments[name] = request.getfixturevalue(name)
+    return arguments
+
+
+def _own_fixture(fixture: Any, module: types.ModuleType, request: pytest.FixtureRequest) -> Any:
+    function = fixture.__pytest_wrapped__.obj if hasattr(fixture, "__pytest_wrapped__") else fixture._get_wrapped_function()
+    value = function(**_arguments(function, module, request))
+    if inspect.isgenerator(value):
+        generator = value
+        value = next(generator)
+        request.addfinalizer(lambda: next(generator, None))
+    return value
+
+
+_MISSING = object()
+
+
+def _fixture_value(request: pytest.FixtureRequest, name: str) -> Any:
+    try:
+        return request.getfixturevalue(name)
+    except pytest.FixtureLookupError:
+        return _MISSING  # not a fixture: the block's own NameError says which import is missing
+
+
+def _parse(source: str, path: str, line: int) -> ast.Module:
+    tree = ast.parse(source, filename=path)
+    ast.increment_lineno(tree, line - 1)
+    return tree
+
+
+def _module_name(path: str, line: int) -> str:
+    return f"docs_{Path(path).stem.replace('-', '_')}_line_{line}"
+
+
+def _new_module(name: str, path: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module  # Prefect resolves a flow's annotations through its module
+    return module
+
+
+def _compile_and_run(tree: ast.Module, module: types.ModuleType, path: str) -> None:
+    """With pytest's assertion rewriting, so a failing `assert` in the docs shows its values."""
+    rewrite_asserts(tree, ast.unparse(tree).encode(), path)
+    exec(compile(tree, path, "exec", dont_inherit=True), module.__dict__)  # no postponed annotations
+
+
+def _is_test_file(name: str) -> bool:
+    return name.startswith("test_") or name == "conftest"
+
+
+def _is_test(node: ast.stmt) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+
+
+def _define_module(name: str, source: str, path: str, line: int) -> None:
+    """`# my_flows/orders.py` blocks: importable as `my_flows.orders` by the blocks after them."""
+    parts = name.split(".")
+    for depth in range(1, len(parts)):
+        package = ".".join(parts[:depth])
+        sys.modules.setdefault(package, types.ModuleType(package)).__path__ = []
+    module = _new_module(name, path)
+    _compile_and_run(_parse(source, path, line), module, path)
+    if len(parts) > 1:
+        setattr(sys.modules[".".join(parts[:-1])], parts[-1], module)
+
+
+def _node_span(document: Document, region: Region, source: str, node: ast.stmt) -> tuple[int, int]:
+    """Where a test function of a block starts and ends in the page (Sybil wants disjoint regions)."""
+    offsets = [0, *(match.end() for match in re.finditer("\n", source))]
+    code_start = region.start + source.offset
+    block_line = document.text.count("\n", 0, code_start) + 1
+    first = min([node.lineno, *(decorator.lineno for decorator in getattr(node, "decorator_list", []))])
+    last = node.end_lineno or node.lineno
+    return code_start + offsets[first - block_line], code_start + offsets[min(last - block_line + 1, len(offsets) - 1)]
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    """Names the block reads but never binds (roughly: what must come from outside)."""
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).partition(".")[0] for alias in node.names)
+    return loaded - bound
+
+
+# Shown outputs ----------------------------------------------------------------------------------------
+
+_SHOWN_OUTPUT = re.compile(
+    r"^<!-- output: (?P<command>.+?) -->\n```text\n(?P<lines>.*?)^```$", re.MULTILINE | re.DOTALL
+)
+
+
+@dataclass
+class ShownOutput:
+    command: str
+    lines: list[str]
+
+
+def parse_shown_outputs(document: Document) -> Iterator[Region]:
+    for match in _SHOWN_OUTPUT.finditer(document.text):
+        shown = ShownOutput(match["command"], match["lines"].splitlines())
+        yield Region(match.start(), match.end(), shown, check_output)
+
+
+@functools.cache
+def command_output(command: str) -> str:
+    """Runs a docs command (`pytest ...`) from the repository's root, once per session."""
+    argv = shlex.split(command)
+    if argv[0] == "pytest":
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    return result.stdout + result.stderr
+
+
+def check_output(example: Example) -> str | None:
+    shown: ShownOutput = example.parsed
+    output = command_output(shown.command).splitlines()
+    missing = unmatched_lines(shown.lines, [line.rstrip() for line in output])
+    if not missing:
+        return None
+    return (
+        f"`{shown.command}` no longer prints what the page shows; first line not found in order:\n"
+        f"  {missing}\nits output was:\n" + "\n".join(output[-40:])
+    )
+
+
+def unmatched_lines(shown: list[str], output: list[str]) -> str | None:
+    """The first shown line not found in the output after the previous one (`...` skips lines)."""
+    position = 0
+    for line in shown:
+        if line.strip() == "...":
+            continue
+        try:
+            position = output.index(line.rstrip(), position) + 1
+        except ValueError:
+            return line
+    return None
+
+
+DOCS = Sybil(
+    parsers=[parse_python_blocks, parse_shown_outputs],
+    patterns=["README.md", "docs/*.md", "docs/**/*.md"],
+    path=str(ROOT),
+    fixtures=["request"],
+)
