@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from example_flows.tests.conftest import data_dir, db_path  # noqa: F401  (fixtures the docs name)
+# the reference suite's fixtures, for the docs' blocks that name them
+from example_flows.tests.conftest import (  # noqa: F401
+    configured,
+    csv_dir,
+    data_dir,
+    db_path,
+    state_path,
+    yaml_deployment,
+)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -25,10 +33,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_itemcollected(item: Any) -> None:
-    """A docs test's marks (`@pytest.mark.prefect(...)` in the block) apply to its item."""
+    """A docs test's marks (`@pytest.mark.prefect(...)` in the block) apply to its item, and the test
+    function is its `obj`, as on a `pytest.Function` (syrupy names the snapshots after it)."""
     from tests.docs_blocks import BlockTest
 
     parsed = getattr(getattr(item, "example", None), "parsed", None)
     if isinstance(parsed, BlockTest):
+        item.obj = parsed.function
         for mark in parsed.marks():
-            item.add_marker(mark)
+            item.own_markers.append(mark)  # what add_marker does with a decorator's Mark
+            item.keywords[mark.name] = mark

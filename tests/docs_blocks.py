@@ -12,8 +12,10 @@ imported for it, so a block that lost an import fails. The three kinds of block:
 - any other block is the body of one test; the names it reads and never binds are its fixtures.
 
 `<!-- not-run -->` right above a block leaves it out: a fragment for reading only (kept rare), or a
-script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py. A ```text block right after `<!-- output: COMMAND -->` shows
-what COMMAND prints: its lines (`...` skips any number) are checked against a real run, in order.
+script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py.
+
+A ```text block right after `<!-- output: COMMAND -->` shows what COMMAND prints: its lines (`...`
+skips any number of them) are checked, in order, against a real run.
 The snapshot examples' baselines are syrupy's, in `docs/__snapshots__/` (`pytest docs/snapshots.md
 --snapshot-update` after changing them).
 """
@@ -86,13 +88,29 @@ def parse_python_blocks(document: Document) -> Iterator[Region]:
         tree = _parse(source, document.path, line)
         tests = [node for node in tree.body if _is_test(node)]
         if not tests:
-            yield Region(region.start, region.end, BlockBody(tree, _module_name(document.path, line)), run_body)
+            yield Region(
+                region.start, region.end, BlockBody(tree, _module_name(document.path, line)), run_body
+            )
             continue
         module = _new_module(_module_name(document.path, line), document.path)
         _compile_and_run(tree, module, document.path)
+        _refuse_redefined_tests(document, tests, line)
         for node in tests:
             start, end = _node_span(document, region, source, node)
             yield Region(start, end, BlockTest(module, node.name), run_test)
+
+
+def _refuse_redefined_tests(document: Document, tests: list[ast.stmt], line: int) -> None:
+    """A page's tests are named after their functions (syrupy keys the snapshots by that name)."""
+    seen: set[str] = document.namespace.setdefault("test names", set())
+    for node in tests:
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if node.name in seen:
+            raise ValueError(
+                f"{document.path}:{node.lineno}: {node.name} is defined twice on this page; give each "
+                "example test its own name."
+            )
+        seen.add(node.name)
 
 
 def _is_skipped(document: Document, region: Region) -> bool:
@@ -123,7 +141,9 @@ def run_test(example: Example) -> None:
         function(**arguments)
 
 
-def _arguments(function: Callable[..., Any], module: types.ModuleType, request: pytest.FixtureRequest) -> dict[str, Any]:
+def _arguments(
+    function: Callable[..., Any], module: types.ModuleType, request: pytest.FixtureRequest
+) -> dict[str, Any]:
     """A test's or a block fixture's parameters: the block's own fixtures first, then conftest's."""
     arguments = {}
     for name in inspect.signature(function).parameters:
@@ -136,7 +156,11 @@ def _arguments(function: Callable[..., Any], module: types.ModuleType, request: 
 
 
 def _own_fixture(fixture: Any, module: types.ModuleType, request: pytest.FixtureRequest) -> Any:
-    function = fixture.__pytest_wrapped__.obj if hasattr(fixture, "__pytest_wrapped__") else fixture._get_wrapped_function()
+    function = (
+        fixture.__pytest_wrapped__.obj
+        if hasattr(fixture, "__pytest_wrapped__")
+        else fixture._get_wrapped_function()
+    )
     value = function(**_arguments(function, module, request))
     if inspect.isgenerator(value):
         generator = value
@@ -205,7 +229,9 @@ def _node_span(document: Document, region: Region, source: str, node: ast.stmt) 
     block_line = document.text.count("\n", 0, code_start) + 1
     first = min([node.lineno, *(decorator.lineno for decorator in getattr(node, "decorator_list", []))])
     last = node.end_lineno or node.lineno
-    return code_start + offsets[first - block_line], code_start + offsets[min(last - block_line + 1, len(offsets) - 1)]
+    return code_start + offsets[first - block_line], code_start + offsets[
+        min(last - block_line + 1, len(offsets) - 1)
+    ]
 
 
 def _free_names(tree: ast.Module) -> set[str]:
@@ -279,7 +305,15 @@ def unmatched_lines(shown: list[str], output: list[str]) -> str | None:
     return None
 
 
-DOCS = Sybil(
+class DocsSybil(Sybil):
+    def identify(self, example: Example) -> str:
+        """A test is named after its function, a block that is a test's body after its line."""
+        if isinstance(example.parsed, BlockTest):
+            return example.parsed.name
+        return f"test_line_{example.line}"
+
+
+DOCS = DocsSybil(
     parsers=[parse_python_blocks, parse_shown_outputs],
     patterns=["README.md", "docs/*.md", "docs/**/*.md"],
     path=str(ROOT),

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from example_flows.config import MissingConfigError, configured_connection
+from example_flows.tests.conftest import PASSWORD
 from pytest_prefect_flows import UnknownBlockError, assert_completed, assert_failed, assert_task_failed
-
-PASSWORD = "pa55-w0rd-never-logged"
-CONFIG = {"host": "db.internal.test", "database": "warehouse", "user": "etl", "port": 6432}
-
-
-@pytest.fixture
-def configured(fake_blocks):
-    fake_blocks.secret("database-password", PASSWORD)
-    fake_blocks.variable("database-config", CONFIG)
-    return fake_blocks
 
 
 def test_builds_the_connection_from_variable_and_secret(run_flow, configured):

@@ -7,8 +7,6 @@ import importlib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-import yaml
 from prefect.schedules import Cron
 
 from example_flows.deployments import nightly_etl
@@ -16,13 +14,6 @@ from example_flows.etl import etl_pipeline
 from pytest_prefect_flows import next_runs
 
 BERLIN = ZoneInfo("Europe/Berlin")
-PREFECT_YAML = Path(__file__).parents[1] / "prefect.yaml"
-
-
-@pytest.fixture(scope="module")
-def yaml_deployment() -> dict:
-    deployments = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
-    return next(deployment for deployment in deployments if deployment["name"] == "nightly-etl")
 
 
 def test_runs_every_day_at_2am_berlin_time():

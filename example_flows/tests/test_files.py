@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from example_flows.files import process_files
 from pytest_prefect_flows import (
     assert_completed,
@@ -16,17 +14,6 @@ from pytest_prefect_flows import (
     assert_task_not_run,
     assert_task_order,
 )
-
-
-@pytest.fixture
-def csv_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "exports"
-    directory.mkdir()
-    (directory / "2026-01-01.csv").write_text("order,amount\n1,10.5\n2,4.5\n")
-    (directory / "2026-01-02.csv").write_text("order,amount\n3,100\n")
-    (directory / "2026-01-03.csv").write_text("order,amount\n")
-    (directory / "notes.txt").write_text("not a csv")
-    return directory
 
 
 def test_maps_one_task_run_per_file(run_flow, csv_dir: Path):

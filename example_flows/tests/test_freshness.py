@@ -20,11 +20,6 @@ START = "2026-01-01T02:00:00Z"
 START_TIME = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.timezone.utc)
 
 
-@pytest.fixture
-def state_path(tmp_path: Path) -> Path:
-    return tmp_path / "orders.freshness.json"
-
-
 def test_first_run_refreshes_and_records_the_time(run_flow, prefect_clock, state_path: Path):
     prefect_clock.freeze(START)
 
