@@ -100,6 +100,16 @@ def parse_python_blocks(document: Document) -> Iterator[Region]:
             yield Region(start, end, BlockTest(module, node.name), run_test)
 
 
+def not_run_blocks(path: Path) -> list[str]:
+    """The code of the page's ```python blocks marked `<!-- not-run -->`."""
+    document = Document(path.read_text(), str(path))
+    return [
+        region.lexemes["source"]
+        for region in _FENCES(document)
+        if region.lexemes["language"] == "python" and _is_skipped(document, region)
+    ]
+
+
 def _refuse_redefined_tests(document: Document, tests: list[ast.stmt], line: int) -> None:
     """A page's tests are named after their functions (syrupy keys the snapshots by that name)."""
     seen: set[str] = document.namespace.setdefault("test names", set())

@@ -1,6 +1,6 @@
 """Docs scripts that start their own backend, run as the scripts they are, in a process of their own.
 
-The docs' blocks run inside the suite's process (tests/docs_examples.py), where the plugin's backend
+The docs' blocks run inside the suite's process (tests/docs_blocks.py), where the plugin's backend
 already serves Prefect's in-process API server. A second `IsolatedBackend` there shares that
 server's process-wide state (its database engine, its events distributor) and leaves the suite's
 backend failing. So such a block is marked `<!-- not-run -->` on its page and run here instead.
@@ -13,16 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.docs_examples import python_blocks
+from tests.docs_blocks import not_run_blocks
 
 ROOT = Path(__file__).parents[2]
 
 
 def _script(page: str, marker: str) -> str:
-    [block] = [
-        block for block in python_blocks((ROOT / page).read_text()) if not block.run and marker in block.code
-    ]
-    return block.code
+    [block] = [block for block in not_run_blocks(ROOT / page) if marker in block]
+    return block
 
 
 def test_events_without_pytest_script() -> None:

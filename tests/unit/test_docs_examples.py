@@ -1,46 +1,116 @@
-"""How the docs' Python blocks become tests (tests/docs_examples.py); the pages themselves run as
-`docs/*.md` and `README.md` items of the suite."""
+"""How the docs' code blocks become tests (tests/docs_blocks.py); the pages themselves run as
+`docs/*.md` and `README.md` items of the suite. Each example here is evaluated with this test's own
+`request`, as the docs' items are with theirs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tests.docs_examples import NOT_RUN, python_blocks
+import pytest
+
+from tests.docs_blocks import DOCS, NOT_RUN, not_run_blocks, unmatched_lines
 
 ROOT = Path(__file__).parents[2]
 
-PAGE = """# A page
 
-```python
-run = run_flow(etl)
+def _evaluate(page: Path, request: pytest.FixtureRequest) -> list[str]:
+    """Runs every example of the page; the names of those that passed, or the first error raised."""
+    passed = []
+    for example in DOCS.parse(page):
+        example.namespace["request"] = request
+        example.evaluate()
+        passed.append(DOCS.identify(example))
+    return passed
+
+
+def _page(tmp_path: Path, text: str) -> Path:
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    return page
+
+
+def test_a_block_sees_only_what_it_imports_not_the_blocks_before_it(tmp_path, request) -> None:
+    page = _page(tmp_path, "```python\nimport json\n```\n\n```python\njson.dumps({})\n```\n")
+
+    with pytest.raises(NameError, match="'json' is not defined"):
+        _evaluate(page, request)
+
+
+def test_a_name_a_block_reads_and_never_binds_is_a_fixture(tmp_path, request) -> None:
+    page = _page(tmp_path, '```python\n(tmp_path / "seen").write_text("yes")\n```\n')
+
+    assert _evaluate(page, request) == ["test_line_1"]
+    assert (tmp_path / "seen").read_text() == "yes"
+
+
+def test_each_test_of_a_block_is_an_example_with_its_fixtures_and_the_blocks_own(tmp_path, request) -> None:
+    page = _page(
+        tmp_path,
+        """```python
+import pytest
+
+
+@pytest.fixture
+def greeting(tmp_path):
+    yield f"hello from {tmp_path.name}"
+
+
+def test_one(greeting, tmp_path):
+    assert greeting == f"hello from {tmp_path.name}"
+
+
+@pytest.mark.prefect(fast_retries=False)
+def test_two():
+    pass
 ```
+""",
+    )
 
-<!-- not-run -->
-```python
-fragment(
-```
-
-1. A step:
-
-    ```python
-    def test_indented(run_flow):
-        pass
-    ```
-"""
+    assert _evaluate(page, request) == ["test_one", "test_two"]
+    [_, second] = DOCS.parse(page)
+    assert [mark.kwargs for mark in second.parsed.marks()] == [{"fast_retries": False}]
 
 
-def test_blocks_keep_their_markdown_line_and_the_not_run_marker() -> None:
-    blocks = python_blocks(PAGE)
+def test_a_module_block_is_importable_by_the_blocks_after_it(tmp_path, request) -> None:
+    page = _page(
+        tmp_path,
+        "```python\n# docs_demo/answers.py\nANSWER = 42\n```\n\n"
+        "```python\nfrom docs_demo.answers import ANSWER\n\nassert ANSWER == 42\n```\n",
+    )
 
-    assert [(block.line, block.run) for block in blocks] == [(4, True), (9, False), (15, True)]
-    assert blocks[0].code == "run = run_flow(etl)\n"
-    assert blocks[2].code == "def test_indented(run_flow):\n    pass\n"
+    assert _evaluate(page, request) == ["test_line_6"]
+
+
+def test_a_not_run_block_is_neither_run_nor_collected(tmp_path, request) -> None:
+    page = _page(tmp_path, f"{NOT_RUN}\n```python\nfragment(\n```\n\n```python\nassert True\n```\n")
+
+    assert _evaluate(page, request) == ["test_line_6"]
+    assert not_run_blocks(page) == ["fragment(\n"]
+
+
+def test_the_readme_tour_fails_without_one_of_its_imports(tmp_path, request) -> None:
+    readme = (ROOT / "README.md").read_text()
+    tour_import = "from pytest_prefect_flows import assert_completed, "
+    assert tour_import in readme
+    page = _page(tmp_path, readme.replace(tour_import, "from pytest_prefect_flows import "))
+
+    with pytest.raises(NameError, match="'assert_completed' is not defined"):
+        _evaluate(page, request)
+
+
+def test_shown_output_lines_are_found_in_order_with_ellipses() -> None:
+    output = ["header", "a", "b", "noise", "c"]
+
+    assert unmatched_lines(["a", "...", "c"], output) is None
+    assert unmatched_lines(["b", "a"], output) == "a"
+    assert unmatched_lines(["d"], output) == "d"
 
 
 def test_fragments_that_do_not_run_stay_rare() -> None:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    blocks = [block for page in pages for block in python_blocks(page.read_text())]
-    fragments = [block for block in blocks if not block.run]
+    fragments = [block for page in pages for block in not_run_blocks(page)]
+    python_blocks = sum(len(re.findall(r"^ *```python$", page.read_text(), re.M)) for page in pages)
 
-    assert len(blocks) > 40
+    assert python_blocks > 40
     assert len(fragments) <= 3, f"more than 3 blocks marked {NOT_RUN}: make them run instead"
