@@ -23,7 +23,6 @@ from example_flows.etl import etl_pipeline
 from example_flows.files import process_files
 from example_flows.tests.conftest import SOURCES
 from example_flows.tests.test_cached import dataset  # noqa: F401  (the fixture)
-from example_flows.tests.test_files import csv_dir  # noqa: F401  (the fixture)
 from pytest_prefect_flows import flow_structure
 
 
@@ -45,7 +44,7 @@ def test_async_probes_run_concurrently_in_a_stable_order(run_flow, prefect_snaps
     assert run_flow(probe_services, ["db", "api", "queue"]) == prefect_snapshot
 
 
-def test_mapped_files_with_paths_normalized(run_flow, prefect_snapshot, csv_dir: Path):  # noqa: F811
+def test_mapped_files_with_paths_normalized(run_flow, prefect_snapshot, csv_dir: Path):
     run = run_flow(process_files, csv_dir)
 
     # temporary paths differ on every run: keep only the file (or directory) name
