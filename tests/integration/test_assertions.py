@@ -152,7 +152,7 @@ def test_unknown_task_name_is_an_error(run_flow):
 """
 
 ORDER_DELAYS_LOGS = """
-import time
+import threading
 from collections import Counter
 from prefect import flow, get_run_logger, task
 from pytest_prefect_flows import assert_logged, assert_retry_delays, assert_task_order
@@ -170,11 +170,14 @@ def transform(rows):
 
 @task
 def load(rows):
+    LOADED.set()
     return len(rows)
 
+LOADED = threading.Event()
+
 @task
-def pause(seconds):
-    time.sleep(seconds)
+def pause():
+    assert LOADED.wait(timeout=60)  # completes only once load has run: no sleep decides the order
 
 @task(retries=2, retry_delay_seconds=[3, 10])
 def upload(name):
@@ -188,7 +191,8 @@ def etl():
 
 @flow
 def side_by_side():
-    slow = pause.submit(0.3)
+    LOADED.clear()
+    slow = pause.submit()
     quick = load.submit([1])
     slow.wait()
     quick.wait()

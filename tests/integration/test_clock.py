@@ -81,22 +81,18 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
             assert next_runs(nightly_load.to_deployment("nightly", cron="0 2 * * *"), 3) == expected
 
         @pytest.mark.prefect(skip_sleeps=True)
-        def test_4_poll_every_30s_for_10_minutes(run_flow):
-            import time
+        def test_4_poll_every_30s_for_10_minutes(run_flow, prefect_clock):
             from freshness import Job, poll
 
-            wall = time.perf_counter()
             ready = run_flow(poll, Job(ready_after_polls=5))
             never = run_flow(poll, Job(ready_after_polls=10**6))
-            wall = time.perf_counter() - wall
 
             start = ready.result()[0]
             assert ready.result() == [start + dt.timedelta(seconds=30 * k) for k in range(5)]
             never_seen = never.task("wait_until_ready").exception
             assert isinstance(never_seen, TimeoutError)
             assert str(never_seen) == "not ready after 600 s (20 polls)"
-            assert wall < 30, wall  # a sanity bound: 14 minutes of sleeps were skipped
-            print(f"WALL {wall:.3f}s")
+            assert prefect_clock.skipped == [30] * (4 + 20)  # every sleep advanced the clock, none waited
 
         def test_5_engine_time_stays_real_while_frozen(run_flow, prefect_clock):
             import time
@@ -124,7 +120,6 @@ def test_freshness_branch_follows_the_frozen_clock(pytester: pytest.Pytester) ->
         "-q", "-s", "-p", "no:randomly", "--prefect-report=json:report.json"
     )
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*WALL *s*"])
     report = json.loads((pytester.path / "report.json").read_text())
     [frozen_test] = [
         test
