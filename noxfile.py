@@ -1,10 +1,11 @@
 """The version matrix: every supported Prefect minor and every supported Python.
 
     nox -l                                  # list the sessions
-    nox -s "tests(prefect='3.6')"           # one Prefect minor
-    nox -s "pythons(python='3.13')"         # one Python
+    nox -s "tests(3.6)"                     # one Prefect minor
+    nox -s pythons-3.13                     # one Python
     nox -s release -- 3.10.0                # a new Prefect release, whole suite, before it is declared
     nox -s templates                        # the shipped template of every minor (after a patch bump)
+    nox -s "templates(3.9)"                 # the shipped template of one minor
 
 Environments are built with uv (`venv_backend="uv"`) and never download an interpreter: a Python
 that is not installed fails the session instead of skipping it. docs/supported-versions.md has the
@@ -92,11 +93,16 @@ def release(session: nox.Session) -> None:
     """A Prefect release given after `--`: its shipped template, then the whole suite.
 
     e.g. `nox -s release -- 3.10.0`; the suite compares the new template with Prefect's migrations.
+    The release may lie outside pyproject's bound on Prefect: uv's `--overrides` replaces the bound.
     """
     if not session.posargs:
         session.error("Name the Prefect release to check: nox -s release -- 3.10.0")
     version, *pytest_args = session.posargs
-    session.install("-e", ".[dev]", f"prefect=={version}")
+    # pyproject's `prefect<X` bound excludes the release until it is declared: override it.
+    overrides = os.path.join(session.create_tmp(), "prefect-override.txt")
+    with open(overrides, "w") as file:
+        file.write(f"prefect=={version}\n")
+    session.install("-e", ".[dev]", "--overrides", overrides)
     _dump_template(session)
     session.run("pytest", "-n", "2", "-p", "no:cacheprovider", "-q", *pytest_args)
 
