@@ -7,6 +7,7 @@ reference suite's sample data, from example_flows/tests/conftest.py).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,16 @@ from example_flows.tests.conftest import (  # noqa: F401
     yaml_deployment,
 )
 
+ROOT = Path(__file__).parent
+
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix != ".md":
+    is_docs_page = file_path.suffix == ".md" and ROOT / "docs" in file_path.parents
+    if file_path != ROOT / "README.md" and not is_docs_page:
         return None
-    from tests.docs_blocks import DOCS  # Sybil is a dev dependency: the reference suite runs without it
+    if importlib.util.find_spec("sybil") is None:
+        return None  # the docs run with the dev extra; `pytest example_flows/tests` also runs without it
+    from tests.docs_blocks import DOCS
 
     collector: pytest.Collector | None = DOCS.pytest()(file_path, parent)
     return collector
@@ -35,9 +41,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_itemcollected(item: Any) -> None:
     """A docs test's marks (`@pytest.mark.prefect(...)` in the block) apply to its item, and the test
     function is its `obj`, as on a `pytest.Function` (syrupy names the snapshots after it)."""
+    example = getattr(item, "example", None)  # a Sybil item
+    if example is None:
+        return
     from tests.docs_blocks import BlockTest
 
-    parsed = getattr(getattr(item, "example", None), "parsed", None)
+    parsed = example.parsed
     if isinstance(parsed, BlockTest):
         item.obj = parsed.function
         for mark in parsed.marks():

@@ -282,10 +282,12 @@ def parse_shown_outputs(document: Document) -> Iterator[Region]:
 
 @functools.cache
 def command_output(command: str) -> str:
-    """Runs a docs command (`pytest ...`) from the repository's root, once per session."""
+    """Runs a docs command (`pytest ...`, `python ...`) from the repository's root, once per process."""
     argv = shlex.split(command)
     if argv[0] == "pytest":
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
+    elif argv[0] == "python":
+        argv = [sys.executable, *argv[1:]]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     return result.stdout + result.stderr
 
@@ -317,9 +319,12 @@ def unmatched_lines(shown: list[str], output: list[str]) -> str | None:
 
 class DocsSybil(Sybil):
     def identify(self, example: Example) -> str:
-        """A test is named after its function, a block that is a test's body after its line."""
+        """A test is named after its function; a block that is a test's body, or a shown output, after
+        its line."""
         if isinstance(example.parsed, BlockTest):
             return example.parsed.name
+        if isinstance(example.parsed, ShownOutput):
+            return f"test_output_line_{example.line}"
         return f"test_line_{example.line}"
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sybil.example import SybilFailure
 
 from tests.docs_blocks import DOCS, NOT_RUN, not_run_blocks, unmatched_lines
 
@@ -97,6 +98,17 @@ def test_the_readme_tour_fails_without_one_of_its_imports(tmp_path, request) -> 
 
     with pytest.raises(NameError, match="'assert_completed' is not defined"):
         _evaluate(page, request)
+
+
+def test_a_shown_output_is_compared_with_a_real_run_of_its_command(tmp_path, request) -> None:
+    command = "<!-- output: python -c \"print('one'); print('two')\" -->\n"
+    true_page = _page(tmp_path, f"{command}```text\none\n...\ntwo\n```\n")
+
+    assert _evaluate(true_page, request) == ["test_output_line_1"]
+
+    (tmp_path / "page.md").write_text(f"{command}```text\none\nthree\n```\n")
+    with pytest.raises(SybilFailure, match="first line not found in order:\n  three"):
+        _evaluate(tmp_path / "page.md", request)
 
 
 def test_shown_output_lines_are_found_in_order_with_ellipses() -> None:
