@@ -15,7 +15,9 @@ imported for it, so a block that lost an import fails. The three kinds of block:
 script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py.
 
 A ```text block right after `<!-- output: COMMAND -->` shows what COMMAND prints: its lines (`...`
-skips any number of them) are checked, in order, against a real run.
+skips any number of them) are checked, in order, against a real run. `<!-- output: COMMAND | varies:
+REGEX -->` leaves out of the comparison what REGEX matches, in the page and in the output: a figure
+that honestly differs from run to run.
 The snapshot examples' baselines are syrupy's, in `docs/__snapshots__/` (`pytest docs/snapshots.md
 --snapshot-update` after changing them).
 """
@@ -272,11 +274,16 @@ _SHOWN_OUTPUT = re.compile(
 class ShownOutput:
     command: str
     lines: list[str]
+    varies: re.Pattern[str] | None = None
+
+    def masked(self, lines: list[str]) -> list[str]:
+        return [self.varies.sub("<varies>", line) if self.varies else line for line in lines]
 
 
 def parse_shown_outputs(document: Document) -> Iterator[Region]:
     for match in _SHOWN_OUTPUT.finditer(document.text):
-        shown = ShownOutput(match["command"], match["lines"].splitlines())
+        command, _, varies = match["command"].partition(" | varies: ")
+        shown = ShownOutput(command, match["lines"].splitlines(), re.compile(varies) if varies else None)
         yield Region(match.start(), match.end(), shown, check_output)
 
 
@@ -295,7 +302,7 @@ def command_output(command: str) -> str:
 def check_output(example: Example) -> str | None:
     shown: ShownOutput = example.parsed
     output = command_output(shown.command).splitlines()
-    missing = unmatched_lines(shown.lines, [line.rstrip() for line in output])
+    missing = unmatched_lines(shown.masked(shown.lines), shown.masked([line.rstrip() for line in output]))
     if not missing:
         return None
     return (

@@ -111,6 +111,13 @@ def test_a_shown_output_is_compared_with_a_real_run_of_its_command(tmp_path, req
         _evaluate(tmp_path / "page.md", request)
 
 
+def test_a_figure_that_varies_between_runs_can_be_left_out(tmp_path, request) -> None:
+    command = "<!-- output: python -c \"import os; print(os.getpid(), 'runs')\" | varies: \\d+ runs -->\n"
+    page = _page(tmp_path, f"{command}```text\n12 runs\n```\n")
+
+    assert _evaluate(page, request) == ["test_output_line_1"]
+
+
 def test_shown_output_lines_are_found_in_order_with_ellipses() -> None:
     output = ["header", "a", "b", "noise", "c"]
 
