@@ -60,12 +60,12 @@ class FaultPoint:
 
 
 def fault_points(run: FlowRunRecord) -> list[FaultPoint]:
-    """Every task run of `run` and its subflows, in the snapshot tree's order."""
+    """Every task run of `run` and its subflows: tasks in the order they first ran, each task's runs
+    numbered in the snapshot tree's order."""
     ordered = _task_runs_in_order(run)
-    counts: dict[str, int] = {}
-    for record in ordered:
-        counts[record.task_name] = counts.get(record.task_name, 0) + 1
     started = sorted(ordered, key=_first_attempt)
+    first_run = {name: number for number, name in reversed(list(enumerate(r.task_name for r in started)))}
+    counts = {name: sum(1 for record in ordered if record.task_name == name) for name in first_run}
     points = []
     seen: dict[str, int] = {}
     for record in ordered:
@@ -73,7 +73,7 @@ def fault_points(run: FlowRunRecord) -> list[FaultPoint]:
         key = parameters_key(record.parameters)
         twins = [other for other in started if other.task_name == record.task_name and _key(other) == key]
         points.append(FaultPoint(record.task_name, index, counts[record.task_name], key, twins.index(record)))
-    return points
+    return sorted(points, key=lambda point: (first_run[point.task], point.index))
 
 
 def _key(record: TaskRunRecord) -> str:
