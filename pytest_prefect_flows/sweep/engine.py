@@ -68,7 +68,8 @@ class Scenarios:
                 specs = [locator.inject(injector, fault.point, fault.mode, fault.times) for fault in faults]
                 runs = [self._run(fresh_cache=True)]
                 unfired = [fault for fault, spec in zip(faults, specs, strict=True) if spec.fired == 0]
-                while self.rerun and not _completed(runs[-1]) and len(runs) <= len(faults):
+                firings = sum(fault.times for fault in faults)
+                while self.rerun and not _completed(runs[-1]) and len(runs) <= firings:
                     locator.new_run()
                     runs.append(self._run(fresh_cache=False))
             observed = self._observation(runs[-1])
@@ -171,13 +172,15 @@ class FaultSweep:
         check: Check | None = None,
         faults: Any = None,
         settings: Any = None,
+        max_shrinks: int | None = 30,
         **kwargs: Any,
     ) -> SweepReport:
         """Sweep one fault over every task run of `flow(*args, **kwargs)`; see the module docs.
 
         `faults=N` (or a strategy of `FailurePlan`s) searches schedules of up to N faults with
         hypothesis instead, shrinking a failure to the smallest schedule (`settings`: hypothesis
-        settings); arguments given as hypothesis strategies are drawn per example.
+        settings; shrinking stops `max_shrinks` examples after the first failure); arguments given as
+        hypothesis strategies are drawn per example.
         """
         target = _Target(flow, HELPER)
         for name, value in (("setup", setup), ("observe", observe)):
@@ -195,7 +198,7 @@ class FaultSweep:
             if faults is not None:
                 from pytest_prefect_flows.sweep.schedules import search
 
-                report = search(check_, args, kwargs, rerun, check, chosen, faults, settings)
+                report = search(check_, args, kwargs, rerun, check, chosen, faults, settings, max_shrinks)
             else:
                 _refuse_strategies(args, kwargs)
                 report = self._sweep(Scenarios(check_, args, kwargs, rerun, check), target, chosen, limit)

@@ -4,7 +4,7 @@
 clean run (a task run and a mode each); all of them are armed for the fault run and each fires the
 first time its task run is reached, in the fault run or in a rerun, so a schedule covers a fault
 that Prefect's retry runs into as well as a second failure during the operator's rerun. Reruns go
-on while a run fails, one more than there are faults. `faults=` also takes a strategy drawing
+on while a run fails, one more than the faults can fire. `faults=` also takes a strategy drawing
 `FailurePlan`s (`strategies.failure_plans(...)`, by task name). Flow arguments given as strategies
 (`strategies.records(...)`, `st.integers()`) are drawn per example, with the clean run redone for
 each new input. The failure hypothesis reports after shrinking is the smallest failing schedule.
@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows.exceptions import UsageError
-from pytest_prefect_flows.idempotency import _Check, _database_key, _settings
+from pytest_prefect_flows.exceptions import FaultSweepError, UsageError
+from pytest_prefect_flows.idempotency import (
+    _Check,
+    _database_key,
+    _settings,
+    _ShrinkBudget,
+    _ShrinkBudgetSpent,
+)
 from pytest_prefect_flows.sweep.engine import HELPER, Scenarios, require_points
 from pytest_prefect_flows.sweep.points import FaultPoint, Mode, parameters_key
 from pytest_prefect_flows.sweep.report import Check, Fault, SweepPoint, SweepReport
@@ -30,11 +36,11 @@ def is_strategy(value: Any) -> bool:
     return isinstance(value, SearchStrategy)
 
 
-class _ScheduleFailed(AssertionError):
-    """Raised inside hypothesis for a failing schedule; carries the point and the drawn input."""
+class _ScheduleFailed(FaultSweepError):
+    """Raised inside hypothesis for a failing schedule; carries the point."""
 
-    def __init__(self, point: SweepPoint, inputs: str) -> None:
-        super().__init__(f"{point.label}: {point.problem}\nInput: {inputs}")
+    def __init__(self, point: SweepPoint) -> None:
+        super().__init__(f"{point.label}: {point.problem}")
         self.point = point
 
 
@@ -74,6 +80,17 @@ def _fault_strategy(faults: Any) -> int | SearchStrategy[Any]:
     return faults
 
 
+def _shrinks(max_shrinks: Any) -> int | None:
+    if max_shrinks is None or (
+        isinstance(max_shrinks, int) and not isinstance(max_shrinks, bool) and max_shrinks >= 0
+    ):
+        return max_shrinks
+    raise UsageError(
+        f"{HELPER}(max_shrinks={max_shrinks!r}) takes how many schedules to try while shrinking a failure, "
+        "an integer >= 0 (or None for hypothesis's own limits)."
+    )
+
+
 def search(
     check: _Check,
     args: tuple[Any, ...],
@@ -83,17 +100,23 @@ def search(
     modes: tuple[Mode, ...],
     faults: Any,
     settings: Any,
+    max_shrinks: int | None,
 ) -> SweepReport:
-    """Run hypothesis over schedules (and drawn inputs); the report holds the failure, if any."""
+    """Run hypothesis over schedules (and drawn inputs); the report holds the failure, if any.
+
+    Shrinking tries at most `max_shrinks` examples after the first failure (each is a few flow runs).
+    """
     from hypothesis import given
     from hypothesis import strategies as st
 
     chosen = _fault_strategy(faults)
+    budget = _ShrinkBudget(_shrinks(max_shrinks))
     baselines: dict[str, tuple[list[FaultPoint], Any]] = {}
     passed: dict[str, SweepPoint] = {}
     counts = {"runs": 0, "examples": 0}
 
     def example(data: DataObject) -> None:
+        budget.check()
         drawn_args = tuple(data.draw(arg) if is_strategy(arg) else arg for arg in args)
         drawn_kwargs = {
             name: data.draw(value, label=name) if is_strategy(value) else value
@@ -108,10 +131,14 @@ def search(
         strategy = schedules(points, modes, chosen) if isinstance(chosen, int) else chosen
         schedule = as_faults(data.draw(strategy, label="schedule"))
         point = scenarios.faulty(schedule, baseline)
+        if drawn_args != args or drawn_kwargs != kwargs:
+            point.details.insert(0, f"Input (drawn): {inputs}")
         counts["runs"] += scenarios.runs
         counts["examples"] += 1
         if not point.passed:
-            raise _ScheduleFailed(point, inputs)
+            failure = _ScheduleFailed(point)
+            budget.failed(failure, len(point.label) + len(inputs))
+            raise failure
         passed.setdefault(point.label, point)
 
     example.__name__ = example.__qualname__ = f"fault_schedules_of_{check.target.name}".replace("-", "_")
@@ -120,6 +147,14 @@ def search(
         _settings(settings)(given(st.data())(example))()
     except _ScheduleFailed as failure:
         points = [failure.point]
+    except _ShrinkBudgetSpent:
+        assert isinstance(budget.best, _ScheduleFailed)
+        points = [budget.best.point]
+        points[0].details.append(
+            f"(Shrinking stopped after {budget.spent} more schedules, max_shrinks={budget.limit}: "
+            "this is the "
+            "smallest failing one found; max_shrinks=None shrinks further.)"
+        )
     else:
         points = list(passed.values())
     baseline = next(iter(baselines.values()))[1] if len(baselines) == 1 else None
