@@ -23,7 +23,7 @@ from pytest_prefect_flows.idempotency import (
     _ShrinkBudgetSpent,
 )
 from pytest_prefect_flows.sweep.engine import HELPER, Scenarios, require_points
-from pytest_prefect_flows.sweep.points import FaultPoint, Mode, parameters_key
+from pytest_prefect_flows.sweep.points import MODES, FaultPoint, Mode, parameters_key
 from pytest_prefect_flows.sweep.report import Check, Fault, SweepPoint, SweepReport
 
 if TYPE_CHECKING:
@@ -80,6 +80,17 @@ def _fault_strategy(faults: Any) -> int | SearchStrategy[Any]:
     return faults
 
 
+def _size(schedule: tuple[Fault, ...], points: list[FaultPoint], inputs: str) -> int:
+    """Smaller for a smaller input, then fewer faults, then earlier points and modes."""
+    tasks = [point.task for point in points]
+    ranks = sum(
+        (points.index(fault.point) if fault.point in points else tasks.index(fault.point.task)) * len(MODES)
+        + MODES.index(fault.mode)
+        for fault in schedule
+    )
+    return len(inputs) * 10**6 + len(schedule) * 10**4 + ranks
+
+
 def _shrinks(max_shrinks: Any) -> int | None:
     if max_shrinks is None or (
         isinstance(max_shrinks, int) and not isinstance(max_shrinks, bool) and max_shrinks >= 0
@@ -116,7 +127,6 @@ def search(
     counts = {"runs": 0, "examples": 0}
 
     def example(data: DataObject) -> None:
-        budget.check()
         drawn_args = tuple(data.draw(arg) if is_strategy(arg) else arg for arg in args)
         drawn_kwargs = {
             name: data.draw(value, label=name) if is_strategy(value) else value
@@ -130,6 +140,7 @@ def search(
         points, baseline = baselines[inputs]
         strategy = schedules(points, modes, chosen) if isinstance(chosen, int) else chosen
         schedule = as_faults(data.draw(strategy, label="schedule"))
+        budget.check()  # after every draw: hypothesis replays draws, and would call fewer of them flaky
         point = scenarios.faulty(schedule, baseline)
         if drawn_args != args or drawn_kwargs != kwargs:
             point.details.insert(0, f"Input (drawn): {inputs}")
@@ -137,7 +148,7 @@ def search(
         counts["examples"] += 1
         if not point.passed:
             failure = _ScheduleFailed(point)
-            budget.failed(failure, len(point.label) + len(inputs))
+            budget.failed(failure, _size(schedule, points, inputs))
             raise failure
         passed.setdefault(point.label, point)
 

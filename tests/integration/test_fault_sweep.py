@@ -302,3 +302,58 @@ def test_the_schedule_search_shrinks_to_the_two_faults_that_break_it(pytester: p
             "*  first [after], second [after]: 5 rows, clean run 3 rows: duplicates ('first',), ('second',)"
         )
     )
+
+
+def test_the_schedule_search_draws_inputs_and_plans_from_the_idempotency_strategies(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import contextlib
+        import sqlite3
+
+        from hypothesis import settings
+        from prefect import flow, task
+        from pytest_prefect_flows import failure_plans, records
+
+        def reset(db_path):
+            with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+                db.execute("DROP TABLE IF EXISTS orders")
+                db.execute("CREATE TABLE orders (id INTEGER, name TEXT)")
+
+        def rows(db_path):
+            with contextlib.closing(sqlite3.connect(db_path)) as db:
+                return db.execute("SELECT id, name FROM orders ORDER BY id").fetchall()
+
+        @task
+        def count(batch):
+            return len(batch)
+
+        @task
+        def insert(db_path, batch):
+            with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+                db.executemany("INSERT INTO orders VALUES (:id, :name)", batch)
+
+        @flow
+        def loader(db_path: str, batch: list):
+            count(batch)
+            insert(db_path, batch)
+
+        def test_drawn(tmp_path, fault_sweep):
+            db_path = str(tmp_path / "orders.db")
+            fault_sweep(
+                loader, db_path, records({"id": int, "name": str}, max_size=4),
+                setup=lambda: reset(db_path), observe=lambda: rows(db_path),
+                faults=failure_plans(["count", "insert"], where=["after"], max_faults=2),
+                settings=settings(max_examples=10, database=None, derandomize=True), max_shrinks=8,
+            ).assert_recovered()
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        literal(
+            "*insert [after]: 2 rows, clean run 1 row: duplicates (*",
+            "*  Input (drawn): {'args': (*, [{'id': *, 'name': *}])}",
+        )
+    )
