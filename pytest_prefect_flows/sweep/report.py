@@ -97,7 +97,7 @@ class SweepReport:
 
     def summary(self) -> str:
         """`fault sweep of 'etl': 10 points, 24 flow runs in 1.8 s, 1 failed`."""
-        what = f"{self.examples} schedules" if self.examples else f"{len(self.points)} points"
+        what = _count(self.examples, "schedule") if self.examples else _count(len(self.points), "point")
         skipped = f" ({self.skipped} more left out by max_points)" if self.skipped else ""
         verdict = f"{len(self.failed)} failed" if self.failed else "all recovered"
         return (
@@ -183,8 +183,12 @@ def describe_difference(baseline: Any, observed: Any) -> tuple[str, list[str]]:
     return (f"{sizes}: {found}", details)
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _rows(count: int) -> str:
-    return f"{count} row" if count == 1 else f"{count} rows"
+    return _count(count, "row")
 
 
 def _listed(what: str, rows: list[str]) -> str:
