@@ -171,10 +171,19 @@ MAPPED_AND_ASYNC = """
     @flow
     async def gather(items: list) -> list:
         return list(await asyncio.gather(*(fetch(item) for item in items)))
+
+    @flow
+    def child(db_path: str, item: int):
+        record(db_path, item)
+
+    @flow
+    def parent(db_path: str):
+        child(db_path, 1)
+        child(db_path, 2)
 """
 
 
-def test_mapped_and_async_task_runs_are_points_of_their_own(pytester: pytest.Pytester) -> None:
+def test_mapped_async_and_subflow_task_runs_are_points_of_their_own(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         MAPPED_AND_ASYNC
         + """
@@ -195,10 +204,18 @@ def test_mapped_and_async_task_runs_are_points_of_their_own(pytester: pytest.Pyt
         assert {point.fault_state for point in report.points} == {"Failed", "Crashed"}
         assert {point.rerun_state for point in report.points} == {"Completed"}
         report.assert_recovered()
+
+    def test_subflows(tmp_path, fault_sweep):
+        db_path = str(tmp_path / "seen.db")
+        report = fault_sweep(parent, db_path, setup=lambda: reset(db_path), observe=lambda: rows(db_path),
+                             modes=["after"])
+        assert [point.label for point in report.points] == ["record[0] [after]", "record[1] [after]"]
+        observed = [point.observation for point in report.failed]
+        assert observed == [[(1,), (1,), (2,)], [(1,), (1,), (2,), (2,)]]
     """
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     # Failing record[1] re-runs the whole map: the other two items are recorded twice.
     result.stdout.fnmatch_lines(
         literal(
