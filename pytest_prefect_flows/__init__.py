@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.exceptions import (
         BackendError,
         DeploymentCheckError,
+        FaultSweepError,
         FlowRunTimeoutError,
         HookError,
         HookErrorWarning,
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.snapshots.structure import FlowStructure, TaskStructure, flow_structure
     from pytest_prefect_flows.snapshots.tree import render_run, run_tree
     from pytest_prefect_flows.strategies import FailurePlan, PlannedFault, failure_plans, records
+    from pytest_prefect_flows.sweep import Fault, FaultPoint, FaultSweep, SweepPoint, SweepReport
 
 _EXPORTS: dict[str, str] = {
     "assert_idempotent": "idempotency",
@@ -169,6 +171,12 @@ _EXPORTS: dict[str, str] = {
     "run_tree": "snapshots.tree",
     "LogView": "runner",
     "RunFlow": "runner",
+    "Fault": "sweep",
+    "FaultPoint": "sweep",
+    "FaultSweep": "sweep",
+    "FaultSweepError": "exceptions",
+    "SweepPoint": "sweep",
+    "SweepReport": "sweep",
 }
 
 __all__ = sorted(_EXPORTS)

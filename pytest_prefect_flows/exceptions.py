@@ -71,6 +71,10 @@ class IdempotencyError(PrefectFlowsError, AssertionError):
         self.problems = list(problems or [])
 
 
+class FaultSweepError(IdempotencyError):
+    """A fault sweep found points where the flow did not recover (`SweepReport.assert_recovered()`)."""
+
+
 class PrefectFlowsWarning(UserWarning):
     """Base class of every warning issued by pytest-prefect-flows."""
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.sweep import FaultSweep, SweepReport
 
 pytest.register_assert_rewrite("pytest_prefect_flows.assertions", "pytest_prefect_flows.events")
 
@@ -39,6 +40,7 @@ test_raised_key = pytest.StashKey[bool]()
 harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
 catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
+sweep_reports_key: pytest.StashKey[list[SweepReport]] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,6 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.coverage.plugin import FlowCoveragePlugin
 
     config.pluginmanager.register(FlowCoveragePlugin(config), "prefect_flows_coverage")
+    from pytest_prefect_flows.sweep.terminal import SweepSummary
+
+    config.pluginmanager.register(SweepSummary(config), "prefect_flows_sweep")
     if _options.get(config, "prefect_check_deployments"):
         from pytest_prefect_flows.deployments.items import DeploymentGate
 
@@ -246,6 +251,18 @@ def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: Non
         yield clock
 
 
+@pytest.fixture
+def fault_sweep(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> FaultSweep:
+    """`fault_sweep(flow, *args, setup=..., observe=..., **kwargs) -> SweepReport`: one fault at every
+    task run, then a clean rerun, compared with a clean run."""
+    import prefect  # noqa: F401  (a sweep runs flows)
+
+    from pytest_prefect_flows.sweep import FaultSweep
+
+    _ensure_scope(request)
+    return FaultSweep(on_report=request.node.stash.setdefault(sweep_reports_key, []).append)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`@pytest.mark.prefect(skip_sleeps=True)` needs the clock even if the test did not ask for it."""
     for item in items:
@@ -374,4 +391,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = format_logs(run_log)
         if text:
             report.sections.append(("Captured Prefect flow-run logs", text))
+    if call.when == "call" and item.stash.get(sweep_reports_key, None):
+        from pytest_prefect_flows.sweep.terminal import add_section
+
+        add_section(report, item.stash[sweep_reports_key])
     return report

@@ -70,8 +70,10 @@ class Collector:
         # Keys of discovered task functions seen running at all; without a task run, they ran directly.
         self.executed: set[str] = set()
 
-    def add_test(self, nodeid: str, outcome: str, run_log: RunLog) -> None:
-        """Record the runs one test made (nothing when it ran no flow)."""
+    def add_test(
+        self, nodeid: str, outcome: str, run_log: RunLog, sweeps: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Record the runs one test made (nothing when it ran no flow), and its fault sweeps."""
         top_level = run_log.top_level
         if not top_level:
             return
@@ -82,6 +84,8 @@ class Collector:
             "started_at": origin.isoformat() if origin else None,
             "flow_runs": [self._flow_run(run, origin) for run in top_level],
         }
+        if sweeps:
+            entry["sweeps"] = sweeps
         self.tests.append(entry)
 
     def _flow_run(self, run: FlowRunRecord, origin: dt.datetime | None) -> dict[str, Any]:

@@ -220,8 +220,20 @@ def _test_section(test: dict[str, Any]) -> str:
     css = "pass" if outcome == "passed" else "fail" if outcome == "failed" else ""
     return (
         f'<details open><summary><b class="{css}">{escape(outcome)}</b> {escape(test["nodeid"])}</summary>'
-        f"{timeline_svg(test['flow_runs'])}</details>"
+        f"{''.join(map(_sweep_table, test.get('sweeps', [])))}{timeline_svg(test['flow_runs'])}</details>"
     )
+
+
+def _sweep_table(sweep: dict[str, Any]) -> str:
+    """A fault sweep (`fault_sweep`): one row per point, failing ones in red."""
+    head = "<tr><th>point</th><th>fault run</th><th>rerun</th><th>result</th></tr>"
+    rows = "".join(
+        f"<tr><td>{escape(point['point'])}</td><td>{escape(point['fault_run'] or '-')}</td>"
+        f"<td>{escape(point['rerun'] or '-')}</td>"
+        f'<td class="{_passed_css(point["problem"] is None)}">{escape(point["problem"] or "ok")}</td></tr>'
+        for point in sweep["points"]
+    )
+    return f"<p>{escape(sweep['summary'])}</p><table>{head}{rows}</table>"
 
 
 def timeline_svg(flow_runs: list[dict[str, Any]]) -> str:

@@ -111,7 +111,7 @@ class FlowCoveragePlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
-        from pytest_prefect_flows.plugin import run_log_key
+        from pytest_prefect_flows.plugin import run_log_key, sweep_reports_key
 
         self._outcome[item.nodeid] = "passed"
         try:
@@ -120,7 +120,8 @@ class FlowCoveragePlugin:
             outcome = self._outcome.pop(item.nodeid)
             run_log = item.stash.get(run_log_key, None)
             if run_log is not None:
-                self.collector.add_test(item.nodeid, outcome, run_log)
+                sweeps = [sweep.to_data() for sweep in item.stash.get(sweep_reports_key, [])]
+                self.collector.add_test(item.nodeid, outcome, run_log, sweeps)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid not in self._outcome:

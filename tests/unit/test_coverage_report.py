@@ -161,3 +161,20 @@ def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -
     render_term(report, lines.append)
     assert lines[1] == "only failed: 1 tasks"
     assert re.fullmatch(r"  task  steady  \S+:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])
+
+
+def test_a_tests_fault_sweep_is_in_the_json_and_html_reports(run_flow: RunFlow, prefect_runs: RunLog) -> None:
+    from pytest_prefect_flows.sweep import Fault, FaultPoint, SweepPoint, SweepReport
+
+    run_flow(parent, "sweep")
+    failing = SweepPoint(
+        (Fault(FaultPoint("steady", 0), "after"),), "Failed", "Completed", ["A"], False, "2 rows"
+    )
+    sweep = SweepReport("parent", [], [failing], 0.5, 3)
+    collector = Collector()
+    collector.add_test("tests/test_a.py::test_sweep", "failed", prefect_runs, [sweep.to_data()])
+    report = build_report(collector, None, [], None, Path.cwd())
+    jsonschema.validate(json.loads(json.dumps(report)), json.loads(SCHEMA_PATH.read_text()))
+    page = render_html(report)
+    assert "fault sweep of &#x27;parent&#x27;: 1 point, 3 flow runs in 0.5 s, 1 failed" in page
+    assert '<td>steady [after]</td><td>Failed</td><td>Completed</td><td class="fail">2 rows</td>' in page
