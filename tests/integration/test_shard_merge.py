@@ -109,25 +109,21 @@ def test_three_shards_merged_pass_the_gates_none_passes_alone(project: pytest.Py
         assert alone.ret == 1, alone.stdout.str()
         alone.stdout.fnmatch_lines([one_shard])
 
-    merged = merge(
-        project,
-        "shard-1.json",
-        "shard-2.json",
-        "shard-3.json",
-        *gates,
-        "--report=term",
-        "--report=json:merged.json",
-    )
+    # the import check alone (no test collected) writes a report of its own, merged with the shards'
+    project.runpytest_subprocess("--prefect-check-imports", "--prefect-report=json:imports.json")
+    reports = ["shard-1.json", "shard-2.json", "shard-3.json", "imports.json"]
+    merged = merge(project, *reports, *gates, "--check-imports", "--report=term", "--report=json:merged.json")
     assert merged.ret == 0, merged.stdout.str() + merged.stderr.str()
     merged.stdout.fnmatch_lines(
         [
-            "prefect flow coverage: 3 shard reports merged*",
+            "prefect flow coverage: 4 reports merged*",
             "flows: tasks run 3/4 (75.0%), flows run 3/4; 3 flow runs, 3 task runs in 3 tests",
             "never run: 1 flows, 1 tasks",
             "*archive*NOT RUN",
             "PASSED --prefect-cov-fail-under=75: 3 of 4 discovered tasks ran (75.0%, required 75%); "
             + NEVER_RUN,
             "PASSED --prefect-require-retry-tested: 1 of 1 tasks with retries were seen retrying",
+            "prefect import check passed: 2 modules, 4 flows",
             "json report written to *merged.json",
         ]
     )
