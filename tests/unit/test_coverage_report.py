@@ -161,3 +161,16 @@ def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -
     render_term(report, lines.append)
     assert lines[1] == "only failed: 1 tasks"
     assert re.fullmatch(r"  task  steady  \S+:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])
+
+
+def test_line_coverage_without_a_running_coverage_imports_no_coverage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from pytest_prefect_flows.coverage.lines import measure
+
+    for name in [name for name in sys.modules if name == "coverage" or name.startswith("coverage.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert measure({"flows/etl.py:3": {"file": __file__, "first": 3, "last": 9}}) == {}
+    assert "coverage" not in sys.modules
