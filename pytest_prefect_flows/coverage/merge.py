@@ -243,7 +243,8 @@ def _write_outputs(
 
     commit = f" of commit {merged.commit[:12]}" if merged.commit else ""
     if {"term", "term-full"} & set(specs):
-        write(f"prefect flow coverage: {len(merged.reports)} reports merged{commit}")
+        count = len(merged.reports)
+        write(f"prefect flow coverage: {count} report{'s' if count != 1 else ''} merged{commit}")
         render_term(report, write, full="term-full" in specs)
     else:
         for gate in report["gates"]:
