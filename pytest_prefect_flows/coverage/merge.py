@@ -67,8 +67,10 @@ class Merged:
 
     def report(self, gates: list[GateResult]) -> dict[str, Any]:
         """The merged report, in the shards' own JSON structure."""
-        report = build_report(self.collector, self.discovery, gates, None, Path.cwd(), self.count_direct)
-        report.update(commit=self.commit, import_check=self.import_check)
+        report = build_report(
+            self.collector, self.discovery, gates, None, Path.cwd(), self.count_direct, self.commit
+        )
+        report["import_check"] = self.import_check
         return report
 
 

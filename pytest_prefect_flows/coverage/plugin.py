@@ -227,7 +227,12 @@ class FlowCoveragePlugin:
         from pytest_prefect_flows.coverage.report import write_json
 
         writers = {"json": write_json, "html": write_html}
-        for spec in _options.get(self.config, "prefect_report"):
+        specs = _options.get(self.config, "prefect_report")
+        if any(spec.partition(":")[0] in writers for spec in specs):  # a file: `git rev-parse` is worth it
+            from pytest_prefect_flows.coverage.report import source_commit
+
+            report["commit"] = source_commit(self.config.rootpath)
+        for spec in specs:
             kind, _, target = spec.partition(":")
             if kind in writers:
                 path = Path(self.config.invocation_params.dir, target)

@@ -30,15 +30,16 @@ def build_report(
     problems: list[Problem] | None,
     rootdir: Path,
     count_direct: bool = True,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the session found, as the documented JSON structure."""
+    """Everything the session found, as the documented JSON structure (`commit`: see `source_commit`)."""
     usage = collector.usage()
     known = discovery.by_key() if discovery else {}
     items = [_item(key, known.get(key), usage.get(key), collector, rootdir) for key in _keys(known, usage)]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "commit": source_commit(rootdir),
+        "commit": commit,
         "count_direct": count_direct,
         "flow_paths": discovery.paths if discovery else [],
         "source": discovery.source if discovery else None,
