@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from pytest_prefect_flows._console import plain_console_lines
 from pytest_prefect_flows.exceptions import UsageError
 from pytest_prefect_flows.recording import FlowRunRecord, RunLog, record_runs
 
@@ -24,6 +25,7 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_cleaned_up_quietly(backend))
         stack.enter_context(_quiet_server_warnings())
+        stack.enter_context(plain_console_lines())
         run_log = stack.enter_context(record_runs())
         if backend.kind == "ephemeral":
             stack.enter_context(no_events())

@@ -91,6 +91,30 @@ def _duplicate_task_names(flow: Any) -> dict[str, list[str]]:
     return {name: keys for name, keys in by_name.items() if len(keys) > 1}
 
 
+def run_gates(
+    discovery: Discovery | None,
+    usage: dict[str, Usage],
+    *,
+    fail_under: float | None,
+    require_retries: bool,
+    direct: Collection[str] = (),
+) -> list[GateResult]:
+    """The gates asked for, on what a session (or the merged shards of one) ran.
+
+    `cov_fail_under` needs discovered tasks; `require_retry_tested` checks the discovered tasks, or
+    without flow paths (flows of `prefect.yaml`) every task that ran.
+    """
+    results = []
+    if fail_under and discovery is not None:
+        results.append(cov_fail_under(discovery.tasks, usage, fail_under, direct))
+    if require_retries:
+        tasks: list[Definition | Usage] = [u for u in usage.values() if u.kind == "task"]
+        if discovery is not None and discovery.source == "flow_paths":
+            tasks = list(discovery.tasks)
+        results.append(require_retry_tested(tasks, usage))
+    return results
+
+
 def cov_fail_under(
     tasks: Iterable[Definition],
     usage: dict[str, Usage],

@@ -6,11 +6,14 @@ Works with `pytest --cov` (pytest-cov) and `coverage run -m pytest`: both leave 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
 def measure(functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """key -> {file, statements, executed} (line numbers inside the function), {} without coverage."""
+    if "coverage" not in sys.modules:
+        return {}  # a measuring coverage.py was imported by its runner; importing it here costs ~0.1 s
     try:
         from coverage import Coverage
     except ImportError:

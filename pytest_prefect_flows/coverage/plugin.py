@@ -185,23 +185,15 @@ class FlowCoveragePlugin:
         return bool(self.discovery is not None or self.collector.tests)
 
     def _run_gates(self) -> list[GateResult]:
-        from pytest_prefect_flows.coverage import gates
+        from pytest_prefect_flows.coverage.gates import run_gates
 
-        results = []
-        usage = self.collector.usage()
-        threshold = _options.get(self.config, "prefect_cov_fail_under")
-        if threshold and self.discovery is not None:
-            direct = self.collector.executed if self._count_direct() else set()
-            results.append(gates.cov_fail_under(self.discovery.tasks, usage, threshold, direct))
-        if _options.get(self.config, "prefect_require_retry_tested"):
-            discovered = self.discovery is not None and self.discovery.source == "flow_paths"
-            tasks = (
-                self.discovery.tasks  # type: ignore[union-attr]
-                if discovered
-                else [u for u in usage.values() if u.kind == "task"]
-            )
-            results.append(gates.require_retry_tested(tasks, usage))
-        return results
+        return run_gates(
+            self.discovery,
+            self.collector.usage(),
+            fail_under=_options.get(self.config, "prefect_cov_fail_under"),
+            require_retries=bool(_options.get(self.config, "prefect_require_retry_tested")),
+            direct=self.collector.executed if self._count_direct() else set(),
+        )
 
     def _why_skip_gates(self, session: pytest.Session, gates: list[GateResult]) -> str | None:
         """Under `prefect_gates = whole-suite`, the note saying why a selection skips the gates."""
@@ -236,7 +228,12 @@ class FlowCoveragePlugin:
         from pytest_prefect_flows.coverage.report import write_json
 
         writers = {"json": write_json, "html": write_html}
-        for spec in _options.get(self.config, "prefect_report"):
+        specs = _options.get(self.config, "prefect_report")
+        if any(spec.partition(":")[0] in writers for spec in specs):  # a file: `git rev-parse` is worth it
+            from pytest_prefect_flows.coverage.report import source_commit
+
+            report["commit"] = source_commit(self.config.rootpath)
+        for spec in specs:
             kind, _, target = spec.partition(":")
             if kind in writers:
                 path = Path(self.config.invocation_params.dir, target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,17 @@ def build_report(
     problems: list[Problem] | None,
     rootdir: Path,
     count_direct: bool = True,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the session found, as the documented JSON structure."""
+    """Everything the session found, as the documented JSON structure (`commit`: see `source_commit`)."""
     usage = collector.usage()
     known = discovery.by_key() if discovery else {}
     items = [_item(key, known.get(key), usage.get(key), collector, rootdir) for key in _keys(known, usage)]
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "commit": commit,
+        "count_direct": count_direct,
         "flow_paths": discovery.paths if discovery else [],
         "source": discovery.source if discovery else None,
         "notes": discovery.notes if discovery else [],
@@ -88,8 +92,30 @@ def _item(
             "percent": percent(measured),
             "statements": len(measured["statements"]),
             "executed": len(measured["executed"]),
+            "executed_lines": measured["executed"],
+            "missing_lines": sorted(set(measured["statements"]) - set(measured["executed"])),
         },
     }
+
+
+# CI systems name the commit they build; a shard that runs outside a git checkout still knows it.
+_COMMIT_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILD_SOURCEVERSION", "CIRCLE_SHA1", "GIT_COMMIT")
+
+
+def source_commit(rootdir: Path) -> str | None:
+    """The commit the session tested: `git rev-parse HEAD` in the rootdir, else CI's variable, else None.
+
+    The shards of one CI run carry the same commit, which is how a merge tells them from others.
+    """
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=rootdir, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        done = None
+    if done is not None and done.returncode == 0 and done.stdout.strip():
+        return done.stdout.strip()
+    return next((os.environ[name] for name in _COMMIT_VARIABLES if os.environ.get(name)), None)
 
 
 def _relative(filename: str, rootdir: Path) -> str:

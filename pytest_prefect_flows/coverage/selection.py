@@ -4,7 +4,8 @@ The whole suite is what a bare `pytest` in the rootdir runs: `testpaths`, `addop
 deselection define it. A selection is what the command line narrows it to: `-k`, `-m`,
 `--deselect`, `--ignore`, `--lf` (with failures on record), `--sw`, file or node-id arguments that
 leave part of the suite out, or `pytest` run from a subdirectory. A session stopped early
-(`-x`, `--maxfail`) did not run the whole suite either.
+(`-x`, `--maxfail`) did not run the whole suite either, nor does one shard of pytest-split's
+`--splits` (`coverage/merge.py` gates the shards together).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def selection_reason(config: pytest.Config, session: pytest.Session) -> str | No
     if stopped:
         detail = f" ({stopped})" if isinstance(stopped, str) else ""
         return f"the session stopped early{detail}"
+    shard = _shard(config)
+    if shard is not None:
+        return shard
     given = command_line(config)
     for dest, flag in _NARROWING_OPTIONS.items():
         if getattr(given, dest, None):
@@ -60,6 +64,17 @@ def selection_reason(config: pytest.Config, session: pytest.Session) -> str | No
     if getattr(given, "lf", False) and _failures_on_record(config):
         return "--lf reruns only the tests that failed last time"
     return _narrower_paths(config, getattr(given, "file_or_dir", None) or [])
+
+
+def _shard(config: pytest.Config) -> str | None:
+    """pytest-split's `--splits N --group G`, wherever given, runs one shard of the suite."""
+    splits = getattr(config.option, "splits", None)
+    if not splits:
+        return None
+    return (
+        f"pytest-split runs group {getattr(config.option, 'group', '?')} of {splits} "
+        "(`python -m pytest_prefect_flows merge` applies the gates to the shards' JSON reports)"
+    )
 
 
 def _failures_on_record(config: pytest.Config) -> bool:

@@ -178,3 +178,16 @@ def test_a_tests_fault_sweep_is_in_the_json_and_html_reports(run_flow: RunFlow, 
     page = render_html(report)
     assert "fault sweep of &#x27;parent&#x27;: 1 point, 3 flow runs in 0.5 s, 1 failed" in page
     assert '<td>steady [after]</td><td>Failed</td><td>Completed</td><td class="fail">2 rows</td>' in page
+
+
+def test_line_coverage_without_a_running_coverage_imports_no_coverage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from pytest_prefect_flows.coverage.lines import measure
+
+    for name in [name for name in sys.modules if name == "coverage" or name.startswith("coverage.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert measure({"flows/etl.py:3": {"file": __file__, "first": 3, "last": 9}}) == {}
+    assert "coverage" not in sys.modules
