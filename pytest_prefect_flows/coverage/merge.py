@@ -80,6 +80,7 @@ def merge_reports(paths: Sequence[Path]) -> Merged:
         raise UsageError(f"no report to merge: pass the shards' JSON reports ({HOW_TO_WRITE}).")
     reports = [(Path(path), load_report(Path(path))) for path in paths]
     _check_same_suite(reports)
+    _check_disjoint(reports)
     collector = Collector(Path.cwd())
     for _, report in reports:
         collector.merge(_collected(report))
@@ -129,6 +130,19 @@ def _check_same_suite(reports: list[tuple[Path, dict[str, Any]]]) -> None:
                 f"the reports come from different {what} ({listing}); merge only the shards of one "
                 "CI run, which test one commit with the same prefect_flow_paths."
             )
+
+
+def _check_disjoint(reports: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Refuse a test reported by two reports: its runs would count twice (one report given twice?)."""
+    seen: dict[str, Path] = {}
+    for path, report in reports:
+        for test in report["tests"]:
+            first = seen.setdefault(test["nodeid"], path)
+            if first is not path:
+                raise UsageError(
+                    f"{test['nodeid']} is in both {first} and {path}: shards run disjoint parts of the "
+                    "suite; pass each shard's report once."
+                )
 
 
 def _collected(report: dict[str, Any]) -> dict[str, Any]:

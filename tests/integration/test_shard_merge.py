@@ -136,6 +136,12 @@ def test_three_shards_merged_pass_the_gates_none_passes_alone(project: pytest.Py
     extract = next(task for task in report["tasks"] if task["name"] == "extract")
     assert extract["states"] == {"Completed": 1, "Retried": 1}
 
+    refused = merge(project, "shard-1.json", "shard-2.json", "shard-1.json")
+    assert refused.ret == 4
+    refused.stderr.fnmatch_lines(
+        ["ERROR: tests/test_etl.py::* is in both shard-1.json and shard-1.json: shards run disjoint parts *"]
+    )
+
     uncovered = merge(project, "shard-1.json", "shard-2.json", "shard-3.json", "--fail-under=100")
     assert uncovered.ret == 1
     uncovered.stdout.fnmatch_lines(
