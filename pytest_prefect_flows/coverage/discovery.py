@@ -306,7 +306,10 @@ def read_definitions(module: ModuleInfo, rootdir: Path) -> list[Definition]:
     except SyntaxError as exc:
         module.error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
         return []
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # its strerror: the message would repeat the file's absolute path
+        module.error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return []
+    except ValueError as exc:
         module.error = f"{type(exc).__name__}: {exc}"
         return []
     reader = _SourceReader(module, rootdir, _prefect_names(tree))

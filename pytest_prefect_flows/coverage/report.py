@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_prefect_flows.coverage.collector import REPORTED_STATES, Collector, Usage, iter_runs
+from pytest_prefect_flows.coverage.collector import REPORTED_STATES, Collector, Usage, runs_of
 from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Definition, Discovery, display_path
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
 from pytest_prefect_flows.coverage.lines import percent
@@ -114,7 +114,7 @@ def _summary(
     discovered_only = discovery is not None
     tasks_discovered = count("task", discovered_only=True, statuses=None)
     tasks_run = count("task", discovered_only=discovered_only, statuses=exercised)
-    runs = [run for test in collector.tests for run in iter_runs(test["flow_runs"])]
+    runs = [run for test in collector.tests for run in runs_of(test)]
     return {
         "flows_discovered": count("flow", discovered_only=True, statuses=None),
         "flows_run": count("flow", discovered_only=discovered_only, statuses=exercised),
@@ -265,7 +265,7 @@ def hook_errors(report: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return [
         (test["nodeid"], error)
         for test in report["tests"]
-        for run in iter_runs(test["flow_runs"])
+        for run in runs_of(test)
         for error in run.get("hook_errors", [])
     ]
 
