@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from typing import Any
 
 import jsonschema
 import pytest
@@ -80,31 +81,34 @@ def test_deployment_folders_loaded_inside_tests_reach_100_percent_alone_and_unde
             "tests/test_sales.py": SALES_TESTS,
         },
     )
-    summary = (
-        "deployments: tasks run 2/2 (100.0%) incl. 1 only through .fn(), "
-        "flows run 2/2 incl. 1 only through .fn(); 1 flow runs, 1 task runs in 1 tests"
+    whole = pytester.runpytest_subprocess(
+        "--prefect-cov-fail-under=100", "--prefect-report=json:whole.json", "tests"
     )
-    whole = pytester.runpytest_subprocess("-p", "no:randomly", "--prefect-cov-fail-under=100", "tests")
     whole.assert_outcomes(passed=4)
-    whole.stdout.fnmatch_lines([summary, "PASSED --prefect-cov-fail-under=100: 2 of 2 discovered tasks ran *"])
     assert whole.ret == pytest.ExitCode.OK
-
-    selected = pytester.runpytest_subprocess(
-        "-k", "not plain", "--prefect-gates=always", "--prefect-cov-fail-under=100", "tests"
+    report = json.loads(pytester.path.joinpath("whole.json").read_text())
+    assert (
+        report["summary"] | {"task_coverage_percent": 100.0, "flows_run": 2, "flows_direct": 1}
+        == report["summary"]
     )
-    selected.assert_outcomes(passed=3, deselected=1)
-    selected.stdout.fnmatch_lines([summary, "PASSED --prefect-cov-fail-under=100: *"])
+    assert [gate["passed"] for gate in report["gates"]] == [True]
 
-    alone = pytester.runpytest_subprocess("-k", "sales_flow", "--prefect-report=json:alone.json", "tests")
+    alone = pytester.runpytest_subprocess(
+        "-k", "sales_flow", "--prefect-report=json:alone.json", "--prefect-report=term", "tests"
+    )
     alone.assert_outcomes(passed=1, deselected=3)
     alone.stdout.fnmatch_lines(["deployments: * 1 flow runs, 1 task runs in 1 tests"])
     [test] = json.loads(pytester.path.joinpath("alone.json").read_text())["tests"]
-    assert [run["label"] for run in test["flow_runs"]] == ["sales-flow"]
-    assert [run["label"] for run in test["flow_runs"][0]["task_runs"]] == ["extract"]
+    assert _shape(test) == _shape(report["tests"][0]) == ("tests/test_sales.py::test_sales_flow", ["extract"])
+
+
+def _shape(test: dict[str, Any]) -> tuple[str, list[str]]:
+    [flow_run] = test["flow_runs"]
+    return test["nodeid"], [run["label"] for run in flow_run["task_runs"]]
 
 
 @pytest.mark.fresh_interpreter
-def test_runs_recorded_when_a_fixture_or_the_test_imports_prefect(pytester: pytest.Pytester) -> None:
+def test_runs_recorded_when_a_fixture_imports_prefect(pytester: pytest.Pytester) -> None:
     write(
         pytester,
         {
@@ -118,20 +122,21 @@ def test_runs_recorded_when_a_fixture_or_the_test_imports_prefect(pytester: pyte
                     return flows
                 """,
             "test_late.py": """
-                def test_flow_from_a_fixture(sales, prefect_runs):
-                    assert sales.sales_flow() == 2
-                    assert [run.flow_name for run in prefect_runs.flow_runs] == ["sales-flow"]
+                import sys
 
-                def test_flow_imported_in_the_test(prefect_runs):
+                def test_flow_from_a_fixture(sales):
+                    assert sales.sales_flow() == 2
+
+                def test_runs_of_a_flow_imported_in_the_test(prefect_runs):
                     from flows import sales_flow
                     sales_flow()
                     assert prefect_runs.last.task("extract").state_name == "Completed"
                 """,
         },
     )
-    for args in (("-k", "imported_in_the_test"), ("-k", "fixture"), ()):
-        result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
-        result.assert_outcomes(passed=2 if not args else 1)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["2 flow runs, 2 task runs in 2 tests *"])
 
 
 TASKS_AND_FLOW = """
@@ -177,8 +182,8 @@ def test_fn_of_a_flow_and_of_a_task_counts_as_direct_without_coverage_py(pyteste
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "flows: tasks run 2/2 (100.0%) incl. 1 only through .fn(), flows run 1/2 incl. 1 only through .fn();"
-            " 0 flow runs, 1 task runs in 1 tests",
+            "flows: tasks run 2/2 (100.0%) incl. 1 only through .fn(), "
+            "flows run 1/2 incl. 1 only through .fn(); 0 flow runs, 1 task runs in 1 tests",
             "flow  sales-flow    flows/sales.py:13  NOT RUN",
             "flow  sales-report  flows/sales.py:17  DIRECT *",
             "task  extract       flows/sales.py:5   runs 1  [[]Completed 1[]]  1 test",
@@ -215,13 +220,13 @@ def test_a_flow_file_that_cannot_be_read_fails_every_gate_and_shows_in_every_rep
     )
     result.assert_outcomes(passed=1)
     broken = "flows/broken.py (SyntaxError: invalid syntax (line 4))"
-    unreadable = "flows/notes.py (IsADirectoryError: Is a directory)"
+    files = f"{broken}; flows/notes.py (IsADirectoryError: Is a directory)"
     result.stdout.fnmatch_lines(
         [
             "UNREADABLE flows/broken.py: SyntaxError: invalid syntax (line 4) *",
             "UNREADABLE flows/notes.py: IsADirectoryError: Is a directory *",
-            f"FAILED --prefect-cov-fail-under=100: 0 of 0 discovered tasks ran *; cannot read {broken}; {unreadable}*",
-            f"FAILED --prefect-require-retry-tested: *; cannot read {broken}; {unreadable}*",
+            f"FAILED --prefect-cov-fail-under=100: 0 of 0 discovered tasks ran *; cannot read {files}*",
+            f"FAILED --prefect-require-retry-tested: *; cannot read {files}*",
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -231,9 +236,10 @@ def test_a_flow_file_that_cannot_be_read_fails_every_gate_and_shows_in_every_rep
         {"path": "flows/broken.py", "error": "SyntaxError: invalid syntax (line 4)"},
         {"path": "flows/notes.py", "error": "IsADirectoryError: Is a directory"},
     ]
-    assert "flows/broken.py: SyntaxError: invalid syntax (line 4)" in pytester.path.joinpath(
-        "report.html"
-    ).read_text()
+    assert (
+        "flows/broken.py: SyntaxError: invalid syntax (line 4)"
+        in pytester.path.joinpath("report.html").read_text()
+    )
 
 
 TEST_LOCAL_FLOWS = """
@@ -252,7 +258,7 @@ def test_failing_flow_defined_here(run_flow):
 
 def test_failing_flow_written_to_a_temporary_directory(run_flow):
     path = Path(tempfile.mkdtemp()) / "generated.py"
-    path.write_text("from prefect import flow\\n\\n@flow\\ndef generated():\\n    raise ValueError('expected')\\n")
+    path.write_text("from prefect import flow\\n\\n@flow\\ndef generated():\\n    raise ValueError('no')\\n")
     spec = importlib.util.spec_from_file_location("generated", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -264,7 +270,10 @@ def test_failing_flow_written_to_a_temporary_directory(run_flow):
 def test_flows_defined_in_tests_or_temporary_dirs_are_counted_not_listed(
     pytester: pytest.Pytester, flow_paths: bool
 ) -> None:
-    files = {"flows/__init__.py": "", "flows/only_flows.py": "from prefect import flow\n\n@flow\ndef f():\n    pass\n"}
+    files = {
+        "flows/__init__.py": "",
+        "flows/only_flows.py": "from prefect import flow\n\n@flow\ndef f():\n    pass\n",
+    }
     if flow_paths:
         files["pyproject.toml"] = '[tool.pytest.ini_options]\nprefect_flow_paths = ["flows"]\n'
     write(pytester, {**files, "tests/test_local.py": TEST_LOCAL_FLOWS})
