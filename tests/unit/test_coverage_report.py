@@ -164,4 +164,6 @@ def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -
     lines.clear()
     render_term(report, lines.append)
     assert lines[1] == "only failed: 1 tasks"
-    assert re.fullmatch(r"  task  steady  flows/steady.py:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])
+    assert re.fullmatch(
+        r"  task  steady  flows/steady.py:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2]
+    )
