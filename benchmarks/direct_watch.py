@@ -50,7 +50,7 @@ def _timed_call(function: Any, *args: Any) -> Any:
 
 class TimedFnAttribute(direct._FnAttribute):
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        return _timed_call(super().__get__, instance, owner)
+        return _timed_call(self.read, instance, sys._getframe(1))
 
 
 direct._FnAttribute = TimedFnAttribute  # type: ignore[misc]

@@ -26,7 +26,7 @@ import functools
 import inspect
 import os
 import sys
-from types import CodeType, ModuleType
+from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from pytest_prefect_flows._import_hook import AfterImport
@@ -131,12 +131,16 @@ class _FnAttribute:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             raise AttributeError(f"type object {getattr(owner, '__name__', owner)!r} has no attribute 'fn'")
+        return self.read(instance, sys._getframe(1))
+
+    def read(self, instance: Any, reader: FrameType) -> Any:
+        """`instance.fn`, noted when the code reading it (`reader`) is not Prefect's or the plugin's."""
         try:
             fn = vars(instance)["fn"]
         except KeyError:
             raise AttributeError(f"{type(instance).__name__!r} object has no attribute 'fn'") from None
-        reader = sys._getframe(1).f_globals.get("__name__", "")
-        if reader != "prefect" and not reader.startswith(_INTERNAL):
+        module = reader.f_globals.get("__name__", "")
+        if module != "prefect" and not module.startswith(_INTERNAL):
             code = getattr(inspect.unwrap(fn), "__code__", None)
             if isinstance(code, CodeType):
                 self.watch.note(code)
