@@ -19,12 +19,12 @@ Works without pytest::
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.machinery
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from pytest_prefect_flows._import_hook import AfterImport
 
 if TYPE_CHECKING:
     from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
@@ -42,19 +42,18 @@ class HarnessReuse:
         self.entered = 0  # times a harness context was entered
         self._original: Any = None
         self._patched: ModuleType | None = None
-        self._finder = _PatchOnImport(MODULE, self._patch)
+        self._finder = AfterImport(MODULE, self._patch)
 
     def __enter__(self) -> HarnessReuse:
         module = sys.modules.get(MODULE)
         if module is not None:
             self._patch(module)
         else:
-            sys.meta_path.insert(0, self._finder)
+            self._finder.__enter__()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self._finder)
+        self._finder.__exit__()
         if self._patched is not None:
             setattr(self._patched, FUNCTION, self._original)
             self._patched = None
@@ -77,41 +76,3 @@ class HarnessReuse:
             yield
         finally:
             self.active -= 1
-
-
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Finds `name` through the other finders and calls `patch(module)` once it has executed."""
-
-    def __init__(self, name: str, patch: Callable[[ModuleType], None]) -> None:
-        self.name = name
-        self.patch = patch
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None:
-                spec.loader = _PatchingLoader(spec.loader, self.patch)
-                return spec
-        return None
-
-
-class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, patch: Callable[[ModuleType], None]) -> None:
-        self.loader = loader
-        self.patch = patch
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
-        self.patch(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)

@@ -6,6 +6,7 @@ fixtures, and only once a test module has imported Prefect itself.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import pytest
 from pytest_prefect_flows import _options
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows._import_hook import AfterImport
     from pytest_prefect_flows.backend import IsolatedBackend, RemoteBackend
     from pytest_prefect_flows.blocks import FakeBlocks
     from pytest_prefect_flows.clock import PrefectClock
@@ -41,6 +43,11 @@ harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
 catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
 sweep_reports_key: pytest.StashKey[list[SweepReport]] = pytest.StashKey()
+# The test being set up or run while Prefect is not imported yet, and the hook that notices the import.
+waiting_test_key = pytest.StashKey[pytest.Item]()
+prefect_import_key: pytest.StashKey[AfterImport] = pytest.StashKey()
+test_scope_key = pytest.StashKey[contextlib.ExitStack]()
+scope_error_key = pytest.StashKey[Exception]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,6 +106,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(DeploymentGate(config), "prefect_flows_deployments")
     _register_baselines(config)
+    if not _prefect_imported():
+        from pytest_prefect_flows._import_hook import AfterImport
+
+        config.stash[prefect_import_key] = AfterImport("prefect", lambda _: _prefect_now_imported(config))
+        config.stash[prefect_import_key].__enter__()
+
+
+def _prefect_now_imported(config: pytest.Config) -> None:
+    """Prefect was imported during a test (in its body, a fixture, a module loaded by path): its
+    runs are recorded from here on, as they are for a test module that imports Prefect at its top."""
+    item = config.stash.get(waiting_test_key, None)
+    if item is None:
+        return
+    try:
+        _enter_scope(item)
+    except Exception as exc:  # raised at the test's teardown: an import must not fail half-way
+        item.stash[scope_error_key] = exc
 
 
 def _register_baselines(config: pytest.Config) -> None:
@@ -110,6 +134,10 @@ def _register_baselines(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    hook = config.stash.get(prefect_import_key, None)
+    if hook is not None:
+        hook.__exit__()
+        del config.stash[prefect_import_key]
     reuse = config.stash.get(harness_reuse_key, None)
     if reuse is not None:
         reuse.__exit__()
@@ -153,34 +181,42 @@ def prefect_harness(pytestconfig: pytest.Config) -> IsolatedBackend | RemoteBack
 
 @pytest.fixture(autouse=True)
 def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Per test, once Prefect is imported: isolated settings, run recording, fast retries."""
-    options = _options.marker_options(request.node)
-    request.node.stash[options_key] = options
-    if not _prefect_imported():
-        yield
-        return
-    from pytest_prefect_flows.runner import test_scope
+    """Per test, once Prefect is imported (before the test or during it): isolated settings, run
+    recording, fast retries. A test that never imports Prefect gets nothing."""
+    item = request.node
+    item.stash[options_key] = _options.marker_options(item)
+    with contextlib.ExitStack() as scope:
+        item.stash[test_scope_key] = scope
+        if _prefect_imported():
+            _enter_scope(item)
+            yield
+        else:
+            request.config.stash[waiting_test_key] = item
+            try:
+                yield
+            finally:
+                del request.config.stash[waiting_test_key]
+        error = item.stash.get(scope_error_key, None)
+        if error is not None:
+            raise error
 
-    backend = request.config.stash[backend_key]
-    with test_scope(backend, options) as run_log:
-        request.node.stash[run_log_key] = run_log
-        yield
+
+def _enter_scope(item: pytest.Item) -> RunLog:
+    """The test's run log, entering the test scope now if Prefect was imported by the test itself."""
+    if run_log_key not in item.stash:
+        from pytest_prefect_flows.runner import test_scope
+
+        scope = test_scope(item.config.stash[backend_key], item.stash[options_key])
+        item.stash[run_log_key] = item.stash[test_scope_key].enter_context(scope)
+    return item.stash[run_log_key]
 
 
 @pytest.fixture
 def prefect_runs(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunLog:
     """Every flow run and task run this test started (`.flow_runs`, `.last`, `.task_runs`, `.find`)."""
-    return _run_log(request)
+    import prefect  # noqa: F401  (a test asking for its runs runs flows)
 
-
-def _run_log(request: pytest.FixtureRequest) -> RunLog:
-    run_log: RunLog | None = request.node.stash.get(run_log_key, None)
-    if run_log is None:
-        raise pytest.UsageError(
-            "pytest-prefect-flows records runs only once Prefect is imported; "
-            "import prefect (or your flows) at the top of the test module."
-        )
-    return run_log
+    return _ensure_scope(request)
 
 
 @pytest.fixture
@@ -194,15 +230,7 @@ def run_flow(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) ->
 
 
 def _ensure_scope(request: pytest.FixtureRequest) -> RunLog:
-    """The test's run log, entering the test scope now if Prefect was imported by the test itself."""
-    if run_log_key not in request.node.stash:
-        from pytest_prefect_flows.runner import test_scope
-
-        scope = test_scope(request.config.stash[backend_key], request.node.stash[options_key])
-        request.node.stash[run_log_key] = scope.__enter__()
-        request.addfinalizer(lambda: scope.__exit__(None, None, None))
-    run_log: RunLog = request.node.stash[run_log_key]
-    return run_log
+    return _enter_scope(request.node)
 
 
 @pytest.fixture

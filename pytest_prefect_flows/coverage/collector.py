@@ -75,10 +75,13 @@ class Collector:
     ) -> None:
         """Record the runs one test made (nothing when it ran no flow), and its fault sweeps."""
         top_level = run_log.top_level
-        if not top_level:
+        # Task runs started outside any flow run (a task called from a test or from `flow.fn()`).
+        standalone = [run for run in run_log.task_runs if run.flow_run_id is None]
+        if not top_level and not standalone:
             return
-        origin = min((run.history[0].timestamp for run in top_level if run.history), default=None)
-        entry = {
+        starts = [run.history[0].timestamp for run in [*top_level, *standalone] if run.history]
+        origin = min(starts, default=None)
+        entry: dict[str, Any] = {
             "nodeid": nodeid,
             "outcome": outcome,
             "started_at": origin.isoformat() if origin else None,
@@ -86,6 +89,8 @@ class Collector:
         }
         if sweeps:
             entry["sweeps"] = sweeps
+        if standalone:
+            entry["task_runs"] = [self._task_run(run, origin) for run in standalone]
         self.tests.append(entry)
 
     def _flow_run(self, run: FlowRunRecord, origin: dt.datetime | None) -> dict[str, Any]:
@@ -168,7 +173,7 @@ class Collector:
         """Per flow/task key: runs, states reached (counted per run) and the tests that ran it."""
         usage: dict[str, Usage] = {}
         for test in sorted(self.tests, key=lambda entry: entry["nodeid"]):
-            for run in iter_runs(test["flow_runs"]):
+            for run in runs_of(test):
                 if (run.get("module") or "").startswith(OWN_PACKAGE):
                     continue  # wrapper flows of pytest-prefect-flows itself (e.g. idempotency checks)
                 item = usage.setdefault(
@@ -181,6 +186,12 @@ class Collector:
                 if test["nodeid"] not in item.tests:
                     item.tests.append(test["nodeid"])
         return usage
+
+
+def runs_of(test: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every run a test made: its flow runs' trees, then its task runs outside any flow run."""
+    yield from iter_runs(test["flow_runs"])
+    yield from test.get("task_runs", [])
 
 
 def iter_runs(flow_runs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

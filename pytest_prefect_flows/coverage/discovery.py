@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import os
 import sys
+import tempfile
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -68,13 +70,24 @@ def location_key(filename: str | Path, first_line: int, rootdir: Path | str | No
 
 
 def display_path(filename: str | Path, rootdir: Path | str | None = None) -> str:
-    """The file relative to `rootdir` when inside it (with `/`), else its absolute path."""
+    """The file relative to `rootdir` when inside it (with `/`), else its absolute path.
+
+    With a `rootdir`, a file in the temporary directory outside it (a flow a test wrote to its
+    `tmp_path`) is `<tmp>/name.py`: reports never show a temporary directory's random path.
+    """
     resolved = os.path.realpath(filename)
     if rootdir is not None:
         relative = os.path.relpath(resolved, os.path.realpath(rootdir))
         if not relative.startswith(".."):
             return Path(relative).as_posix()
+        if not os.path.relpath(resolved, _temp_dir()).startswith(".."):
+            return f"<tmp>/{Path(resolved).name}"
     return Path(resolved).as_posix()
+
+
+@functools.lru_cache(maxsize=1)
+def _temp_dir() -> str:
+    return os.path.realpath(tempfile.gettempdir())
 
 
 def _unwrap(obj: Any) -> Any:
@@ -130,6 +143,7 @@ class Discovery:
 
     @property
     def import_errors(self) -> list[ModuleInfo]:
+        """Files that could not be read or parsed (and, after an import check, imported)."""
         return [module for module in self.modules if module.error is not None]
 
     def by_key(self) -> dict[str, Definition]:
@@ -180,6 +194,9 @@ def _add_entrypoint_flow(found: Discovery, deployment: Any, rootdir: Path) -> No
         return
     module = ModuleInfo(module_name(path), display_path(path, rootdir), file=str(path))
     flows = [item for item in read_definitions(module, rootdir) if item.kind == "flow"]
+    if module.error is not None:
+        found.modules.append(module)
+        return
     matching = [item for item in flows if item.function == function]
     if not matching:
         found.notes.append(f"{label}: no @flow named {function!r} in {module.path}")
@@ -289,7 +306,10 @@ def read_definitions(module: ModuleInfo, rootdir: Path) -> list[Definition]:
     except SyntaxError as exc:
         module.error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
         return []
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # its strerror: the message would repeat the file's absolute path
+        module.error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return []
+    except ValueError as exc:
         module.error = f"{type(exc).__name__}: {exc}"
         return []
     reader = _SourceReader(module, rootdir, _prefect_names(tree))

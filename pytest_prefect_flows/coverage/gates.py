@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_prefect_flows.coverage.collector import Usage
-from pytest_prefect_flows.coverage.discovery import Definition, Discovery, tasks_used_by
+from pytest_prefect_flows.coverage.discovery import Definition, Discovery, ModuleInfo, tasks_used_by
 
 
 @dataclass
@@ -112,7 +112,8 @@ def run_gates(
         if discovery is not None and discovery.source == "flow_paths":
             tasks = list(discovery.tasks)
         results.append(require_retry_tested(tasks, usage))
-    return results
+    unreadable = discovery.import_errors if discovery is not None else []
+    return [fail_for_unreadable(result, unreadable) for result in results]
 
 
 def cov_fail_under(
@@ -162,3 +163,13 @@ def require_retry_tested(candidates: Iterable[Definition | Usage], usage: dict[s
 
 def _describe_usage(usage: Usage | None) -> str:
     return "never run" if usage is None else f"ran {usage.runs}x without retrying"
+
+
+def fail_for_unreadable(result: GateResult, unreadable: list[ModuleInfo]) -> GateResult:
+    """A gate cannot pass while a file under the flow paths could not be read: its flows and tasks
+    are unknown."""
+    if unreadable:
+        files = "; ".join(f"{module.path} ({module.error})" for module in unreadable)
+        result.passed = False
+        result.message += f"; cannot read {files}: fix the file, or leave it out of prefect_flow_paths"
+    return result

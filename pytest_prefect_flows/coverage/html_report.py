@@ -85,6 +85,7 @@ def render_html(report: dict[str, Any]) -> str:
         f'<div class="meta">{escape(_paths_text(report))} &middot; '
         f"generated {escape(report['generated_at'])}</div>",
         _cards(report),
+        _unreadable(report),
         _gates(report),
         _problems(report),
         _hook_errors(report),
@@ -107,10 +108,10 @@ def _paths_text(report: dict[str, Any]) -> str:
 def _cards(report: dict[str, Any]) -> str:
     summary = report["summary"]
     cards = []
-    if report["flow_paths"]:
-        percent = summary["task_coverage_percent"]
+    if report["flow_paths"] and summary["tasks_discovered"]:
         cards.append((f"{summary['tasks_run']}/{summary['tasks_discovered']}", "tasks run"))
-        cards.append(("-" if percent is None else f"{percent:g}%", "task coverage"))
+        cards.append((f"{summary['task_coverage_percent']:g}%", "task coverage"))
+    if report["flow_paths"] and summary["flows_discovered"]:
         cards.append((f"{summary['flows_run']}/{summary['flows_discovered']}", "flows run"))
     cards += [
         (str(summary["flow_runs"]), "flow runs"),
@@ -119,6 +120,17 @@ def _cards(report: dict[str, Any]) -> str:
     ]
     body = "".join(f'<div class="card"><b>{escape(value)}</b>{escape(label)}</div>' for value, label in cards)
     return f'<div class="cards">{body}</div>'
+
+
+def _unreadable(report: dict[str, Any]) -> str:
+    files = report.get("unreadable", [])
+    if not files:
+        return ""
+    rows = "".join(
+        f'<li><b class="fail">UNREADABLE</b> {escape(file["path"])}: {escape(file["error"])}</li>'
+        for file in files
+    )
+    return f'<h2>Files that could not be read</h2><ul class="problems">{rows}</ul>'
 
 
 def _gates(report: dict[str, Any]) -> str:

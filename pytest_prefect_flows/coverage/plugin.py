@@ -59,11 +59,11 @@ class FlowCoveragePlugin:
             self.discovery = self._discover(flow_paths)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
-        if self.discovery is not None and self.discovery.tasks:
+        if self.discovery is not None and (self.discovery.flows or self.discovery.tasks):
             from pytest_prefect_flows.coverage.direct import FunctionWatch
 
-            tasks = self.discovery.tasks
-            self._watch = FunctionWatch({(task.file, task.first_line): task.key for task in tasks})
+            found = [*self.discovery.flows, *self.discovery.tasks]
+            self._watch = FunctionWatch({(item.file, item.first_line): item.key for item in found})
             self._watch.__enter__()
         if self.config.getoption("prefect_check_imports") and not self._is_worker and self.discovery:
             from pytest_prefect_flows.coverage.import_check import check_imports
@@ -140,10 +140,10 @@ class FlowCoveragePlugin:
             if self.discovery is not None:
                 self.collector.remember_definitions([*self.discovery.flows, *self.discovery.tasks])
             self.collector.measure_lines()
-            self._note_executed_tasks()
+            self._note_executed_functions()
 
-    def _note_executed_tasks(self) -> None:
-        """Which discovered task functions ran at all (`sys.monitoring`, else coverage.py's lines)."""
+    def _note_executed_functions(self) -> None:
+        """Which discovered flow and task functions ran at all (the watch, and coverage.py's lines)."""
         if self._watch is not None:
             self._watch.__exit__()
             self.collector.executed |= self._watch.ran
@@ -151,7 +151,7 @@ class FlowCoveragePlugin:
         if self.discovery is not None:
             from pytest_prefect_flows.coverage.direct import ran_per_line_coverage
 
-            keys = {task.key for task in self.discovery.tasks}
+            keys = {item.key for item in [*self.discovery.flows, *self.discovery.tasks]}
             self.collector.executed |= ran_per_line_coverage(self.collector.line_coverage, keys)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

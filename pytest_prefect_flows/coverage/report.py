@@ -7,6 +7,7 @@ The dict's shape is the documented `json:` schema (`schema.json` next to this mo
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 import os
 import subprocess
@@ -14,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_prefect_flows.coverage.collector import REPORTED_STATES, Collector, Usage, iter_runs
-from pytest_prefect_flows.coverage.discovery import Definition, Discovery
+from pytest_prefect_flows.coverage.collector import REPORTED_STATES, Collector, Usage, runs_of
+from pytest_prefect_flows.coverage.discovery import DEFAULT_EXCLUDE, Definition, Discovery, display_path
 from pytest_prefect_flows.coverage.gates import GateResult, Problem
 from pytest_prefect_flows.coverage.lines import percent
 
@@ -44,6 +45,10 @@ def build_report(
         "flow_paths": discovery.paths if discovery else [],
         "source": discovery.source if discovery else None,
         "notes": discovery.notes if discovery else [],
+        "unreadable": [
+            {"path": module.path, "error": module.error}
+            for module in (discovery.import_errors if discovery else [])
+        ],
         "line_coverage": bool(collector.line_coverage),
         "summary": _summary(items, collector, discovery, count_direct),
         "import_check": None if problems is None else _import_check(discovery, problems),
@@ -66,7 +71,7 @@ def _item(
     if definition is not None:
         path, line = definition.path, definition.line
     elif function is not None:
-        path, line = _relative(function["file"], rootdir), function["first"]
+        path, line = display_path(function["file"], rootdir), function["first"]
     else:
         path, line = None, None
     measured = collector.line_coverage.get(key)
@@ -141,10 +146,11 @@ def _summary(
     discovered_only = discovery is not None
     tasks_discovered = count("task", discovered_only=True, statuses=None)
     tasks_run = count("task", discovered_only=discovered_only, statuses=exercised)
-    runs = [run for test in collector.tests for run in iter_runs(test["flow_runs"])]
+    runs = [run for test in collector.tests for run in runs_of(test)]
     return {
         "flows_discovered": count("flow", discovered_only=True, statuses=None),
-        "flows_run": count("flow", discovered_only=discovered_only, statuses=("run",)),
+        "flows_run": count("flow", discovered_only=discovered_only, statuses=exercised),
+        "flows_direct": count("flow", discovered_only=discovered_only, statuses=("direct",)),
         "tasks_discovered": tasks_discovered,
         "tasks_run": tasks_run,
         "tasks_direct": count("task", discovered_only=discovered_only, statuses=("direct",)),
@@ -182,14 +188,14 @@ def render_term(
     write(_summary_line(report))
     for note in report.get("notes", []):
         write(f"note: {note}")
+    for unreadable in report.get("unreadable", []):
+        write(f"UNREADABLE {unreadable['path']}: {unreadable['error']} (its flows and tasks are not counted)")
     items = [*report["flows"], *report["tasks"]]
     if full:
         _write_table(items, write, verbose)
     else:
         never_run = [item for item in items if item["discovered"] and item["status"] == "not run"]
-        # With something discovered, flows defined in test files (often failing on purpose) are left out.
-        ours = [item for item in items if item["discovered"] or not report.get("source")]
-        only_failed = [item for item in ours if _only_failed(item)]
+        only_failed = [item for item in items if _is_project_code(item, report) and _only_failed(item)]
         _write_list("never run", never_run, write)
         _write_list("only failed", only_failed, write)
     for line in hook_error_lines(report):
@@ -211,15 +217,31 @@ def _summary_line(report: dict[str, Any]) -> str:
             f"deployed flows ({', '.join(report['flow_paths'])}): "
             f"run {summary['flows_run']}/{summary['flows_discovered']}; {totals}"
         )
-    percent_text = summary["task_coverage_percent"]
-    direct = summary.get("tasks_direct", 0)
-    return (
-        f"{', '.join(report['flow_paths'])}: "
-        + f"tasks run {summary['tasks_run']}/{summary['tasks_discovered']}"
-        + (f" ({percent_text}%)" if percent_text is not None else "")
-        + (f" incl. {direct} only through .fn()" if direct else "")
-        + f", flows run {summary['flows_run']}/{summary['flows_discovered']}; {totals}"
-    )
+    parts = []
+    for kind in ("tasks", "flows"):
+        if not summary[f"{kind}_discovered"]:
+            continue  # nothing of that kind to cover: no "0/0"
+        part = f"{kind} run {summary[f'{kind}_run']}/{summary[f'{kind}_discovered']}"
+        if kind == "tasks":
+            part += f" ({summary['task_coverage_percent']}%)"
+        direct = summary.get(f"{kind}_direct", 0)
+        parts.append(part + (f" incl. {direct} only through .fn()" if direct else ""))
+    found = ", ".join(parts) or "no flows or tasks found"
+    return f"{', '.join(report['flow_paths'])}: {found}; {totals}"
+
+
+def _is_project_code(item: dict[str, Any], report: dict[str, Any]) -> bool:
+    """Discovered; or, with nothing discovered, defined in the rootdir outside test files.
+
+    Flows defined in test files or temporary directories (often failing on purpose) count in the
+    totals but are not the project's flows.
+    """
+    if item["discovered"] or report.get("source"):
+        return bool(item["discovered"])
+    path = item["path"] or ""
+    name = path.rpartition("/")[2]
+    in_test_file = any(fnmatch.fnmatch(name, pattern) for pattern in DEFAULT_EXCLUDE)
+    return bool(path) and not path.startswith(("<tmp>/", "/")) and not in_test_file
 
 
 def _only_failed(item: dict[str, Any]) -> bool:
@@ -275,7 +297,7 @@ def hook_errors(report: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return [
         (test["nodeid"], error)
         for test in report["tests"]
-        for run in iter_runs(test["flow_runs"])
+        for run in runs_of(test)
         for error in run.get("hook_errors", [])
     ]
 

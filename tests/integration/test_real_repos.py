@@ -4,7 +4,6 @@ quiet output, no side effects), and Prefect's own `prefect_test_harness()` under
 from __future__ import annotations
 
 import re
-import sys
 import textwrap
 
 import pytest
@@ -192,11 +191,7 @@ def test_load_directly():
     "args",
     [
         pytest.param(("-p", "pytest_cov", "--cov=flows", "--cov-report="), id="coverage.py"),
-        pytest.param(
-            (),
-            id="sys.monitoring",
-            marks=pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is Python 3.12+"),
-        ),
+        pytest.param((), id="watch"),  # sys.monitoring on 3.12+, the `.fn` descriptor before
     ],
 )
 def test_task_tested_only_through_fn_counts_as_direct(

@@ -136,7 +136,7 @@ def test_default_term_report_lists_only_what_never_ran(collected: Collector) -> 
     discovery = Discovery(paths=["flows"], tasks=[definition(flaky), definition(never_called)])
     lines: list[str] = []
     render_term(build_report(collected, discovery, [], None, Path.cwd()), lines.append)
-    assert lines[0].startswith("flows: tasks run 1/2 (50.0%), flows run 0/0; 2 flow runs")
+    assert lines[0].startswith("flows: tasks run 1/2 (50.0%); 2 flow runs")  # no "flows run 0/0"
     assert lines[1:] == [
         "never run: 1 tasks",
         "  task  never_called  tests/unit/test_coverage_report.py:1  NOT RUN",
@@ -159,8 +159,14 @@ def test_default_term_report_lists_what_only_ever_failed(collected: Collector) -
     steady_item["states"] = {"Failed": 1, "Retried": 1}
     lines: list[str] = []
     render_term(report, lines.append)
+    assert len(lines) == 1, lines  # defined in this test file: counted, not listed
+    steady_item["path"] = "flows/steady.py"
+    lines.clear()
+    render_term(report, lines.append)
     assert lines[1] == "only failed: 1 tasks"
-    assert re.fullmatch(r"  task  steady  \S+:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2])
+    assert re.fullmatch(
+        r"  task  steady  flows/steady.py:\d+  runs 1  \[Failed 1 Retried 1\]  1 test", lines[2]
+    )
 
 
 def test_a_tests_fault_sweep_is_in_the_json_and_html_reports(run_flow: RunFlow, prefect_runs: RunLog) -> None:
