@@ -331,11 +331,19 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`; state hooks
-    that raised are reported per `prefect_hook_errors`."""
+    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`; a pytest
+    outcome raised in a run that Prefect kept to itself is the test's; state hooks that raised are
+    reported per `prefect_hook_errors`."""
+    run_log = item.stash.get(run_log_key, None)
     try:
         result = yield
+        if run_log is not None:
+            from pytest_prefect_flows.runner import raise_outcome
+
+            raise_outcome(run_log)
     except BaseException as exc:
+        if run_log is not None:
+            run_log.take_outcome()
         _check_hook_errors(item, test_failed=True)
         guard = sys.modules.get("pytest_prefect_flows.guard")
         error = guard.timeout_error_for(exc) if guard is not None else None

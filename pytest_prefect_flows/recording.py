@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
 TERMINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+_FAILED_TYPES = frozenset({"FAILED", "CRASHED"})
 
 # The flow run that is running in this context, so a flow started inside it is its subflow.
 _current_flow_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -47,6 +48,13 @@ class StateEntry:
     timestamp: dt.datetime
     attempt: int
     message: str | None = None
+
+
+def is_test_outcome(exc: BaseException | None) -> bool:
+    """Whether `exc` is one of pytest's outcomes (`pytest.fail`, `skip`, `xfail`, `exit`, pytest-timeout's
+    `Failed`): an outcome for the test, never a result of the run it was raised in."""
+    outcomes = sys.modules.get("_pytest.outcomes")
+    return outcomes is not None and isinstance(exc, (outcomes.OutcomeException, outcomes.Exit))
 
 
 def _result_of(state: State | None, raise_on_failure: bool) -> Any:
@@ -284,6 +292,9 @@ class RunLog:
         self._lock = threading.RLock()
         self._flow_runs: dict[str, FlowRunRecord] = {}
         self._task_runs: dict[str, TaskRunRecord] = {}
+        # pytest outcomes that ended a run and were not raised to the caller of a top-level flow
+        # run yet: (the top-level flow run they happened in, the outcome)
+        self._outcomes: list[tuple[str, BaseException]] = []
 
     @property
     def flow_runs(self) -> list[FlowRunRecord]:
@@ -329,6 +340,7 @@ class RunLog:
             record._add(state, attempt=record.attempts + (state.type.value == "RUNNING"))
             if state.name == "AwaitingRetry":
                 record.retry_delays.append(_scheduled_delay(state))
+            self._note_outcome(record, state)
 
     def _new_flow_record(self, flow_run_id: str, engine: Any, parent_id: str | None) -> FlowRunRecord:
         flow = getattr(engine, "flow", None)
@@ -365,6 +377,7 @@ class RunLog:
             record._add(state, attempt=max(task_run.run_count, 1))
             if state.name == "AwaitingRetry":
                 record.retry_delays.append(_task_retry_delay(record, state))
+            self._note_outcome(record, state)
 
     def _new_task_record(self, task_run: Any, context: Any) -> TaskRunRecord:
         record = TaskRunRecord(
@@ -390,6 +403,42 @@ class RunLog:
         record.task = task
         record.task_name = task.name
         record.parameters = dict(getattr(context, "parameters", None) or {})
+
+    def _note_outcome(self, record: _RunRecord, state: State) -> None:
+        """Keep a pytest outcome that ended a run, until it reaches the test.
+
+        The engine reports a crashed or failed run's state inside the `except` block that caught its
+        error. A top-level flow run that ends with an outcome raises it to its caller (Prefect
+        re-raises what crashed a run): the outcomes of its runs have then reached the test.
+        """
+        if state.type.value not in _FAILED_TYPES:
+            return
+        outcome = sys.exc_info()[1]
+        if not is_test_outcome(outcome):
+            return
+        root = self._root_of(record)
+        if root == record.id:
+            self._outcomes = [(run, pending) for run, pending in self._outcomes if run != root]
+        elif all(pending is not outcome for _, pending in self._outcomes):
+            self._outcomes.append((root, outcome))  # type: ignore[arg-type]
+
+    def _root_of(self, record: _RunRecord) -> str:
+        run_id = getattr(record, "flow_run_id", None) or record.id
+        seen: set[str] = set()
+        while run_id in self._flow_runs and run_id not in seen:
+            seen.add(run_id)
+            parent = self._flow_runs[run_id].parent_id
+            if parent is None or parent not in self._flow_runs:
+                return run_id
+            run_id = parent
+        return run_id
+
+    def take_outcome(self) -> BaseException | None:
+        """The first pytest outcome raised inside a run that did not reach the test (a task run's
+        `pytest.fail` in a future nobody awaited, ...), forgetting them all; None if there is none."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        return outcomes[0][1] if outcomes else None
 
     def on_log(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)
