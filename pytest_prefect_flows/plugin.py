@@ -115,6 +115,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[backend_key]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    guard = sys.modules.get("pytest_prefect_flows.guard")
+    if guard is not None:  # a worker thread it left stuck does not change how the session ends
+        guard.set_exit_status(int(session.exitstatus))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -221,6 +228,7 @@ def fail_task(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -
         yield injector
         if _test_raised(request):
             injector.check_unused = False
+            injector.errors.clear()
 
 
 @pytest.fixture
@@ -331,7 +339,8 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`; a pytest
+    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError` (a raising
+    `when=` of `fail_task` with its `UsageError`); a pytest
     outcome raised in a run that Prefect kept to itself is the test's; state hooks that raised are
     reported per `prefect_hook_errors`."""
     run_log = item.stash.get(run_log_key, None)
@@ -345,11 +354,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         if run_log is not None:
             run_log.take_outcome()
         _check_hook_errors(item, test_failed=True)
-        guard = sys.modules.get("pytest_prefect_flows.guard")
-        error = guard.timeout_error_for(exc) if guard is not None else None
-        if error is None:
-            raise
-        raise error from exc
+        from pytest_prefect_flows.exceptions import InterruptTest
+
+        if isinstance(exc, InterruptTest):
+            raise exc.as_error() from exc
+        raise
     _check_hook_errors(item, test_failed=False)
     return result
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows.exceptions import UsageError
+from pytest_prefect_flows.exceptions import InterruptTest, UsageError
 from pytest_prefect_flows.recording import FlowRunRecord, RunLog, is_test_outcome, record_runs
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
             stack.enter_context(fast_retries())
         if options.log_level is not None:
             stack.enter_context(_run_log_level(int(options.log_level)))
-        if options.timeout:
-            from pytest_prefect_flows.guard import hang_guard
+        from pytest_prefect_flows.guard import abandoned_workers, hang_guard
 
+        stack.enter_context(abandoned_workers())
+        if options.timeout:
             stack.enter_context(hang_guard(options.timeout, run_log))
         yield run_log
 
@@ -134,11 +135,7 @@ def _require_flow(flow: Any) -> None:
 
 def is_for_the_test(exc: BaseException) -> bool:
     """pytest's outcomes, the hang guard's interrupt and Ctrl-C end the test, not only the run."""
-    return (
-        isinstance(exc, KeyboardInterrupt)
-        or is_test_outcome(exc)
-        or type(exc).__module__ == "pytest_prefect_flows.guard"
-    )
+    return isinstance(exc, (KeyboardInterrupt, InterruptTest)) or is_test_outcome(exc)
 
 
 def raise_outcome(run_log: RunLog, record: FlowRunRecord | None = None) -> None:
@@ -206,6 +203,8 @@ class RunFlow:
         """The record of the run that `exc` ended, if the engine recorded its end; else re-raise."""
         if is_for_the_test(exc):
             self._run_log.take_outcome()
+            if isinstance(exc, InterruptTest):
+                raise exc.as_error() from exc
             raise exc
         started = [
             run
