@@ -88,6 +88,10 @@ class UnusedFaultWarning(PrefectFlowsWarning):
     """A failure was injected for a task that never ran."""
 
 
+class StrayRunWarning(PrefectFlowsWarning):
+    """A flow run was started by a thread an earlier test left running; it is not in this test's records."""
+
+
 class AbandonedThreadWarning(PrefectFlowsWarning):
     """A worker thread still busy when its flow run was interrupted was left running, not waited for."""
 

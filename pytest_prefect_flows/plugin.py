@@ -164,9 +164,27 @@ def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
     from pytest_prefect_flows.runner import test_scope
 
     backend = request.config.stash[backend_key]
-    with test_scope(backend, options) as run_log:
+    with test_scope(backend, options, _test_name(request)) as run_log:
         request.node.stash[run_log_key] = run_log
         yield
+        _warn_strays(request.node, run_log)
+
+
+def _test_name(request: pytest.FixtureRequest) -> str:
+    return f"test {request.node.nodeid!r}"
+
+
+def _warn_strays(item: pytest.Item, run_log: RunLog) -> None:
+    from pytest_prefect_flows.exceptions import StrayRunWarning
+
+    for started_by, runs in run_log.strays.items():
+        shown = ", ".join(runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+        item.warn(
+            StrayRunWarning(
+                f"{len(runs)} flow run(s) were started by {started_by}: {shown}. They are not in this "
+                "test's records (prefect_runs). Let the test that starts a thread join it before it ends."
+            )
+        )
 
 
 @pytest.fixture
@@ -200,9 +218,12 @@ def _ensure_scope(request: pytest.FixtureRequest) -> RunLog:
     if run_log_key not in request.node.stash:
         from pytest_prefect_flows.runner import test_scope
 
-        scope = test_scope(request.config.stash[backend_key], request.node.stash[options_key])
-        request.node.stash[run_log_key] = scope.__enter__()
+        scope = test_scope(
+            request.config.stash[backend_key], request.node.stash[options_key], _test_name(request)
+        )
+        entered = request.node.stash[run_log_key] = scope.__enter__()
         request.addfinalizer(lambda: scope.__exit__(None, None, None))
+        request.addfinalizer(lambda: _warn_strays(request.node, entered))
     run_log: RunLog = request.node.stash[run_log_key]
     return run_log
 

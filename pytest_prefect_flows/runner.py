@@ -17,14 +17,18 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions) -> Iterator[RunLog]:
-    """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries."""
+def test_scope(
+    backend: IsolatedBackend | RemoteBackend, options: MarkerOptions, name: str
+) -> Iterator[RunLog]:
+    """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries.
+
+    `name` (the test's id) names the test in a warning about a thread it left running flows."""
     backend.activate()
     backend.check()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_cleaned_up_quietly(backend))
         stack.enter_context(_quiet_server_warnings())
-        run_log = stack.enter_context(record_runs())
+        run_log = stack.enter_context(record_runs(RunLog(name)))
         if backend.kind == "ephemeral":
             stack.enter_context(no_events())
         else:
