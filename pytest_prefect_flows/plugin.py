@@ -358,6 +358,22 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
     return runner
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Outermost: once the test's reports are made (and flow coverage, baselines and snapshots took
+    the compact data they keep), its run records go, with the results and logs they hold."""
+    try:
+        return (yield)
+    finally:
+        _drop(item.stash, run_log_key)
+        _drop(item.stash, deployment_runner_key)
+
+
+def _drop(stash: pytest.Stash, key: pytest.StashKey[Any]) -> None:
+    if key in stash:
+        del stash[key]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError` (a raising

@@ -174,3 +174,34 @@ def test_runs_of_a_thread_an_earlier_test_left_running_are_not_the_next_tests(
             "'*' (flow 'tiny')*They are not in this test's records (prefect_runs).*",
         ]
     )
+
+
+def test_a_tests_run_records_are_dropped_once_its_reports_are_made(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import gc
+        import weakref
+        from prefect import flow, get_run_logger
+
+        class Payload:
+            pass
+
+        RESULTS = []
+
+        @flow
+        def produce():
+            get_run_logger().info("producing")
+            return Payload()
+
+        def test_1_runs_a_flow(run_flow, prefect_runs):
+            RESULTS.append(weakref.ref(run_flow(produce).result()))
+            RESULTS.append(weakref.ref(prefect_runs))
+
+        def test_2_the_first_tests_records_and_result_are_gone():
+            gc.collect()
+            assert [ref() for ref in RESULTS] == [None, None]
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "--prefect-report=json:flows.json")
+    result.assert_outcomes(passed=2)
+    assert '"flow_runs"' in (pytester.path / "flows.json").read_text()  # coverage kept what it needs
