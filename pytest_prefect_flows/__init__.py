@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         record_events,
     )
     from pytest_prefect_flows.exceptions import (
+        AbandonedThreadWarning,
         BackendError,
         DeploymentCheckError,
         FaultSweepError,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
         NetworkWarning,
         PrefectFlowsError,
         PrefectFlowsWarning,
+        StrayRunWarning,
         UnknownBlockError,
         UnknownDeploymentError,
         UnknownTaskError,
@@ -131,6 +133,7 @@ _EXPORTS: dict[str, str] = {
     "Message": "blocks",
     "NotificationSink": "blocks",
     "RecordingNotification": "blocks",
+    "AbandonedThreadWarning": "exceptions",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
     "HookError": "exceptions",
@@ -142,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     "InjectedFault": "exceptions",
     "PrefectFlowsError": "exceptions",
     "PrefectFlowsWarning": "exceptions",
+    "StrayRunWarning": "exceptions",
     "UnknownBlockError": "exceptions",
     "UnknownTaskError": "exceptions",
     "UnmockedRequestError": "exceptions",

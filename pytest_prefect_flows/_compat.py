@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -457,3 +458,21 @@ def remove_default_content_type_middleware(app: Any) -> bool:
     kept = [entry for entry in middleware if not is_default_content_type(entry)]
     api_app.user_middleware = kept
     return len(kept) != len(middleware)
+
+
+def forget_thread_at_exit(thread: threading.Thread) -> bool:
+    """Interpreter exit no longer waits for `thread` (a stuck worker thread the plugin abandoned).
+
+    Python 3.10-3.12 wait at exit for the `_tstate_lock` of each non-daemon thread listed in
+    `threading._shutdown_locks`: taking it off the list is enough, and this returns True. Python
+    3.13+ wait in C (`_thread._shutdown`) for every non-daemon thread, with no way to take one off:
+    this returns False and the caller ends the process itself once the rest of the exit is done.
+    Not about Prefect, but a version shim all the same; the 3.10-3.12 branch goes with Python 3.12.
+    """
+    shutdown_locks = getattr(threading, "_shutdown_locks", None)
+    lock = getattr(thread, "_tstate_lock", None)
+    if shutdown_locks is None or lock is None:
+        return False
+    with threading._shutdown_locks_lock:  # type: ignore[attr-defined]
+        shutdown_locks.discard(lock)
+    return True

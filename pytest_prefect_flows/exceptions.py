@@ -75,12 +75,29 @@ class FaultSweepError(IdempotencyError):
     """A fault sweep found points where the flow did not recover (`SweepReport.assert_recovered()`)."""
 
 
+class InterruptTest(BaseException):
+    """Raised inside a run to end the test, not only the run (the hang guard's interrupt, a raising
+    `when=` of `fail_task`): a `BaseException`, so retries and `except Exception` in flow code do not
+    swallow it and Prefect marks the run `Crashed`. Where the test sees it, `as_error()` is raised."""
+
+    def as_error(self) -> Exception:
+        raise NotImplementedError
+
+
 class PrefectFlowsWarning(UserWarning):
     """Base class of every warning issued by pytest-prefect-flows."""
 
 
 class UnusedFaultWarning(PrefectFlowsWarning):
     """A failure was injected for a task that never ran."""
+
+
+class StrayRunWarning(PrefectFlowsWarning):
+    """A flow run was started by a thread an earlier test left running; it is not in this test's records."""
+
+
+class AbandonedThreadWarning(PrefectFlowsWarning):
+    """A worker thread still busy when its flow run was interrupted was left running, not waited for."""
 
 
 class DeploymentCheckError(PrefectFlowsError, AssertionError):

@@ -30,7 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_prefect_flows.exceptions import InjectedCrash, InjectedFault, UnusedFaultError, UsageError
+from pytest_prefect_flows.exceptions import (
+    InjectedCrash,
+    InjectedFault,
+    InterruptTest,
+    UnusedFaultError,
+    UsageError,
+)
 
 _WAIT_MODULES = ("prefect.task_engine", "prefect.utilities.engine")
 
@@ -162,8 +168,9 @@ class FaultSpec:
             return bool(self.when(parameters))
         except Exception as exc:
             raise UsageError(
-                f"The `when=` of {self.call} raised {exc!r} for the parameters {parameters!r}; "
-                "it receives the task's parameters as a dict, e.g. `when=lambda p: p['x'] > 3`."
+                f"The `when=` of {self.call} raised {exc!r} for task {self.task_name!r} with the "
+                f"parameters {parameters!r}; it receives the task's parameters as a dict and returns "
+                "whether this attempt fails, e.g. `when=lambda p: p['x'] > 3`."
             ) from exc
 
     def exception(self, task_run_name: str, attempt: int) -> BaseException:
@@ -193,6 +200,17 @@ def _instantiate(exc_type: type[BaseException], message: str) -> BaseException:
         return exc_type(message)
     except TypeError:
         return exc_type()
+
+
+class _PredicateRaised(InterruptTest):
+    """Carries a raising `when=`'s `UsageError` out of the task run, which crashes instead of retrying."""
+
+    def __init__(self, error: UsageError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def as_error(self) -> UsageError:
+        return self.error
 
 
 class _EngineHook:
@@ -233,7 +251,11 @@ class _EngineHook:
         name = engine.task.name
         parameters = dict(engine.parameters or {})
         for injector in list(self._injectors):
-            spec = injector._claim(name, parameters)
+            try:
+                spec = injector._claim(name, parameters)
+            except UsageError as error:  # the test's mistake: not a task failure to retry
+                injector.errors.append(error)
+                raise _PredicateRaised(error) from error
             if spec is not None:
                 return spec
         return None
@@ -298,6 +320,8 @@ class FaultInjector:
         self.check_unused = check_unused
         self.specs: list[FaultSpec] = []
         self.tasks_run: list[str] = []
+        # usage errors found while the flow ran (a raising `when=`), raised again on leaving
+        self.errors: list[UsageError] = []
         self._lock = threading.Lock()
         self._active = False
 
@@ -359,6 +383,8 @@ class FaultInjector:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         _HOOK.remove(self)
         self._active = False
+        if exc_type is None and self.errors:
+            raise self.errors[0]
         if exc_type is None and self.check_unused and self.unused:
             raise UnusedFaultError(self._unused_message())
 

@@ -15,23 +15,39 @@ guard first saw it, the watchdog interrupts the thread that entered the guard:
 
 The exception raised there, `FlowRunInterrupted`, is a `BaseException`: neither task/flow retries
 nor `except Exception` in flow code swallow it, and Prefect marks the run `Crashed`. Where the test
-sees it (the guard's exit, pytest's call phase) it becomes `FlowRunTimeoutError`.
+sees it (the guard's exit, pytest's call phase) it becomes `FlowRunTimeoutError`, which names the
+runs that were stuck in other threads (submitted and mapped task runs) with where each one was.
+
+A thread cannot be stopped from outside while it waits in C (a `sleep`, a lock, a socket), so
+`abandoned_workers()` keeps the test from waiting for one: when a flow run is interrupted (by the
+guard, pytest-timeout's signal, Ctrl-C), the thread-pool task runner's exit leaves its busy worker
+threads running instead of joining them, warns with their names (`AbandonedThreadWarning`), and the
+interpreter's exit does not wait for them either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 import time
+import traceback
+import warnings
 from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows.exceptions import FlowRunTimeoutError, UsageError
+from pytest_prefect_flows.exceptions import (
+    AbandonedThreadWarning,
+    FlowRunTimeoutError,
+    InterruptTest,
+    UsageError,
+)
 
 if TYPE_CHECKING:
-    from pytest_prefect_flows.recording import FlowRunRecord, RunLog
+    from pytest_prefect_flows.recording import FlowRunRecord, RunLog, _RunRecord
 
 # freezegun replaces `time.monotonic` in every module namespace it finds it in, not inside a tuple:
 # the guard keeps measuring real time while a test freezes the clock.
@@ -39,7 +55,7 @@ _REAL_CLOCK = (time.monotonic,)
 _SIGNAL = getattr(signal, "SIGURG", None)
 
 
-class FlowRunInterrupted(BaseException):
+class FlowRunInterrupted(InterruptTest):
     """Raised inside a stuck flow run by the hang guard; becomes `FlowRunTimeoutError` for the test."""
 
     summary = "hang guard: a flow run did not finish within its timeout"
@@ -58,13 +74,37 @@ def _summary(run: FlowRunRecord, timeout: float) -> str:
     return f"hang guard: flow run {run.name!r} (flow {run.flow_name!r}) did not finish within {timeout:g} s"
 
 
-def _details(run: FlowRunRecord) -> str:
+def _details(run: FlowRunRecord, test_thread: int | None) -> str:
+    elsewhere = _stuck_elsewhere(run, test_thread)
     return (
-        f"{run.timeline()}\n"
-        "The traceback shows where it was stuck. Raise the limit with "
+        f"{run.timeline()}\n{elsewhere}"
+        f"The traceback shows where {'the flow' if elsewhere else 'it'} was stuck. Raise the limit with "
         "@pytest.mark.prefect(timeout=...), `prefect_timeout` in the ini file or --prefect-timeout "
         "(0 turns the guard off)."
     )
+
+
+def _unfinished_runs(run: FlowRunRecord) -> list[_RunRecord]:
+    runs: list[_RunRecord] = [task_run for task_run in run.task_runs if task_run.ended is None]
+    for subflow in run.subflows:
+        if subflow.ended is None:
+            runs += [subflow, *_unfinished_runs(subflow)]
+    return runs
+
+
+def _stuck_elsewhere(run: FlowRunRecord, test_thread: int | None) -> str:
+    """Where the unfinished runs of `run` that are not in the test's thread are stuck, with stacks."""
+    frames = sys._current_frames()
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    lines = []
+    for stuck in _unfinished_runs(run):
+        frame = frames.get(stuck.thread or -1)
+        if stuck.thread == test_thread or frame is None:
+            continue
+        kind = "task run" if hasattr(stuck, "task_name") else "subflow run"
+        lines.append(f"{kind} {stuck.name!r} was stuck in thread {names.get(stuck.thread, '?')!r}:")
+        lines += [line.rstrip() for line in traceback.format_stack(frame)[-6:]]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 class _Watchdog:
@@ -105,7 +145,8 @@ class _Watchdog:
         while not self._stop.wait(self.interval):
             run = self._stuck_run()
             if run is not None:
-                self._interrupt(FlowRunInterrupted(_summary(run, self.timeout), _details(run)))
+                details = _details(run, self.target.ident)
+                self._interrupt(FlowRunInterrupted(_summary(run, self.timeout), details))
                 return
 
     def _stuck_run(self) -> FlowRunRecord | None:
@@ -173,6 +214,80 @@ def hang_guard(timeout: float, run_log: RunLog) -> Iterator[None]:
         watchdog.stop()
 
 
-def timeout_error_for(exc: BaseException) -> FlowRunTimeoutError | None:
-    """The `FlowRunTimeoutError` for a guard interrupt that reached the test, else None."""
-    return exc.as_error() if isinstance(exc, FlowRunInterrupted) else None
+# How long the task runner's exit gives its busy workers to finish once the flow run was interrupted.
+_WORKER_GRACE = 1.0
+_abandoned: list[threading.Thread] = []
+
+
+def _no_wait(timeout: float | None = None) -> None:
+    """`join` of an abandoned thread: whoever joins it (the executor, the interpreter's exit) goes on."""
+
+
+def abandon(thread: threading.Thread) -> None:
+    """Nobody waits for `thread` any more: not its executor's shutdown, nor the interpreter's exit."""
+    thread.join = _no_wait  # type: ignore[method-assign]
+    from pytest_prefect_flows._compat import forget_thread_at_exit
+
+    if not forget_thread_at_exit(thread) and not _abandoned:
+        threading._register_atexit(_exit_if_still_stuck)  # type: ignore[attr-defined]
+    _abandoned.append(thread)
+
+
+_exit_status = [1]
+
+
+def set_exit_status(status: int) -> None:
+    """The status the process ends with if an abandoned thread is still stuck when it exits."""
+    _exit_status[0] = status
+
+
+def _exit_if_still_stuck() -> None:
+    """Python 3.13+ wait at exit for every non-daemon thread: end the process instead of hanging."""
+    if any(thread.is_alive() for thread in _abandoned):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[0])
+
+
+def _abandon_busy_workers(runner: Any, reason: BaseException) -> None:
+    executor = getattr(runner, "_executor", None)
+    if executor is None:
+        return
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = _REAL_CLOCK[0]() + _WORKER_GRACE
+    busy = []
+    for thread in list(getattr(executor, "_threads", ())):
+        thread.join(max(deadline - _REAL_CLOCK[0](), 0))
+        if thread.is_alive():
+            busy.append(thread)
+    frames = sys._current_frames()
+    for thread in busy:
+        abandon(thread)
+        stack = "".join(traceback.format_stack(frames[thread.ident])[-3:]) if thread.ident in frames else ""
+        warnings.warn(
+            AbandonedThreadWarning(
+                f"worker thread {thread.name!r} was still busy when its flow run was interrupted "
+                f"({type(reason).__name__}: {reason}); it is left running in the background, not "
+                f"waited for. It was at:\n{stack}"
+            ),
+            stacklevel=2,
+        )
+
+
+@contextlib.contextmanager
+def abandoned_workers() -> Iterator[None]:
+    """While active, a thread-pool task runner left by an interrupt does not wait for busy workers."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    original = ThreadPoolTaskRunner.__dict__["__exit__"]
+
+    def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
+        if exc is not None and not isinstance(exc, Exception):
+            _abandon_busy_workers(self, exc)
+        return original(self, exc_type, exc, tb)
+
+    ThreadPoolTaskRunner.__exit__ = __exit__  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ThreadPoolTaskRunner.__exit__ = original  # type: ignore[method-assign]

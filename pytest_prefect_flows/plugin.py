@@ -148,6 +148,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[backend_key]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    guard = sys.modules.get("pytest_prefect_flows.guard")
+    if guard is not None:  # a worker thread it left stuck does not change how the session ends
+        guard.set_exit_status(int(session.exitstatus))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -206,9 +213,28 @@ def _enter_scope(item: pytest.Item) -> RunLog:
     if run_log_key not in item.stash:
         from pytest_prefect_flows.runner import test_scope
 
-        scope = test_scope(item.config.stash[backend_key], item.stash[options_key])
-        item.stash[run_log_key] = item.stash[test_scope_key].enter_context(scope)
+        scope = test_scope(item.config.stash[backend_key], item.stash[options_key], _test_name(item))
+        stack = item.stash[test_scope_key]
+        run_log = item.stash[run_log_key] = stack.enter_context(scope)
+        stack.callback(_warn_strays, item, run_log)
     return item.stash[run_log_key]
+
+
+def _test_name(item: pytest.Item) -> str:
+    return f"test {item.nodeid!r}"
+
+
+def _warn_strays(item: pytest.Item, run_log: RunLog) -> None:
+    from pytest_prefect_flows.exceptions import StrayRunWarning
+
+    for started_by, runs in run_log.strays.items():
+        shown = ", ".join(runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+        item.warn(
+            StrayRunWarning(
+                f"{len(runs)} flow run(s) were started by {started_by}: {shown}. They are not in this "
+                "test's records (prefect_runs). Let the test that starts a thread join it before it ends."
+            )
+        )
 
 
 @pytest.fixture
@@ -254,6 +280,7 @@ def fail_task(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -
         yield injector
         if _test_raised(request):
             injector.check_unused = False
+            injector.errors.clear()
 
 
 @pytest.fixture
@@ -374,19 +401,44 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
     return runner
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Outermost: once the test's reports are made (and flow coverage, baselines and snapshots took
+    the compact data they keep), its run records go, with the results and logs they hold."""
+    try:
+        return (yield)
+    finally:
+        _drop(item.stash, run_log_key)
+        _drop(item.stash, deployment_runner_key)
+
+
+def _drop(stash: pytest.Stash, key: pytest.StashKey[Any]) -> None:
+    if key in stash:
+        del stash[key]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError`; state hooks
-    that raised are reported per `prefect_hook_errors`."""
+    """A flow run stopped by the hang guard fails the test with `FlowRunTimeoutError` (a raising
+    `when=` of `fail_task` with its `UsageError`); a pytest
+    outcome raised in a run that Prefect kept to itself is the test's; state hooks that raised are
+    reported per `prefect_hook_errors`."""
+    run_log = item.stash.get(run_log_key, None)
     try:
         result = yield
+        if run_log is not None:
+            from pytest_prefect_flows.runner import raise_outcome
+
+            raise_outcome(run_log)
     except BaseException as exc:
+        if run_log is not None:
+            run_log.take_outcome()
         _check_hook_errors(item, test_failed=True)
-        guard = sys.modules.get("pytest_prefect_flows.guard")
-        error = guard.timeout_error_for(exc) if guard is not None else None
-        if error is None:
-            raise
-        raise error from exc
+        from pytest_prefect_flows.exceptions import InterruptTest
+
+        if isinstance(exc, InterruptTest):
+            raise exc.as_error() from exc
+        raise
     _check_hook_errors(item, test_failed=False)
     return result
 

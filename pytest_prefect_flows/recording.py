@@ -21,6 +21,7 @@ import logging
 import math
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,11 +32,19 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
 TERMINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+_FAILED_TYPES = frozenset({"FAILED", "CRASHED"})
 
 # The flow run that is running in this context, so a flow started inside it is its subflow.
 _current_flow_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pytest_prefect_flows_current_flow_run", default=None
 )
+# The innermost `record_runs()` block this context runs in: Prefect copies the context into the
+# threads and event loops that run a flow's tasks, so a run knows whose block started it.
+_recording_for: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar(
+    "pytest_prefect_flows_recording_for", default=None
+)
+# Threads a named `record_runs()` block (a test) started and left running, with the block's name.
+_thread_origin: weakref.WeakKeyDictionary[threading.Thread, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -47,6 +56,13 @@ class StateEntry:
     timestamp: dt.datetime
     attempt: int
     message: str | None = None
+
+
+def is_test_outcome(exc: BaseException | None) -> bool:
+    """Whether `exc` is one of pytest's outcomes (`pytest.fail`, `skip`, `xfail`, `exit`, pytest-timeout's
+    `Failed`): an outcome for the test, never a result of the run it was raised in."""
+    outcomes = sys.modules.get("_pytest.outcomes")
+    return outcomes is not None and isinstance(exc, (outcomes.OutcomeException, outcomes.Exit))
 
 
 def _result_of(state: State | None, raise_on_failure: bool) -> Any:
@@ -278,12 +294,24 @@ def task_name_of(task_or_name: Any) -> str:
 
 
 class RunLog:
-    """Every flow run and task run seen while it is listening, in start order."""
+    """Every flow run and task run started inside its `record_runs()` block, in start order.
 
-    def __init__(self) -> None:
+    A run started by a thread that an earlier block (an earlier test) left running is not one of
+    them: it is listed in `strays` instead, with the name of the block that started the thread.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        # who started flow runs that are not this block's -> those runs
+        self.strays: dict[str, list[str]] = {}
+        self._outer: RunLog | None = None
+        self._ignored: set[str] = set()
         self._lock = threading.RLock()
         self._flow_runs: dict[str, FlowRunRecord] = {}
         self._task_runs: dict[str, TaskRunRecord] = {}
+        # pytest outcomes that ended a run and were not raised to the caller of a top-level flow
+        # run yet: (the top-level flow run they happened in, the outcome)
+        self._outcomes: list[tuple[str, BaseException]] = []
 
     @property
     def flow_runs(self) -> list[FlowRunRecord]:
@@ -321,14 +349,45 @@ class RunLog:
         records = [record for run in self.flow_runs for record in run.logs]
         return sorted(records, key=lambda record: record.created)
 
+    def _started_elsewhere(self, parent_id: str | None) -> str | None:
+        """Who started a run that is new here, if not this block: the name of the block whose
+        context or thread it runs in (its thread outlived that block); None if it is ours."""
+        if parent_id is not None and parent_id in self._flow_runs:
+            return None
+        owner = _recording_for.get()
+        if owner is not None:
+            inside: RunLog | None = owner
+            while inside is not None and inside is not self:
+                inside = inside._outer
+            return None if inside is self else owner.name or "an earlier record_runs() block"
+        return _thread_origin.get(threading.current_thread())
+
+    def _ignores(self, run_id: str, parent_id: str | None, engine: Any = None) -> bool:
+        if run_id in self._ignored:
+            return True
+        origin = self._started_elsewhere(parent_id)
+        if origin is None:
+            return False
+        self._ignored.add(run_id)
+        if engine is not None:
+            run = f"{getattr(getattr(engine, 'flow_run', None), 'name', run_id)!r}"
+            flow = getattr(getattr(engine, "flow", None), "name", "?")
+            thread = threading.current_thread().name
+            started_by = f"thread {thread!r}, which {origin} started and left running"
+            self.strays.setdefault(started_by, []).append(f"{run} (flow {flow!r})")
+        return True
+
     def on_flow_state(self, flow_run_id: str, state: State, engine: Any, parent_id: str | None) -> None:
         with self._lock:
             record = self._flow_runs.get(flow_run_id)
             if record is None:
+                if self._ignores(flow_run_id, parent_id, engine):
+                    return
                 record = self._new_flow_record(flow_run_id, engine, parent_id)
             record._add(state, attempt=record.attempts + (state.type.value == "RUNNING"))
             if state.name == "AwaitingRetry":
                 record.retry_delays.append(_scheduled_delay(state))
+            self._note_outcome(record, state)
 
     def _new_flow_record(self, flow_run_id: str, engine: Any, parent_id: str | None) -> FlowRunRecord:
         flow = getattr(engine, "flow", None)
@@ -356,6 +415,9 @@ class RunLog:
         with self._lock:
             record = self._task_runs.get(task_run_id)
             if record is None:
+                flow_run_id = str(task_run.flow_run_id) if task_run.flow_run_id else None
+                if self._ignores(task_run_id, flow_run_id):
+                    return
                 record = self._new_task_record(task_run, context)
             elif record.task is None and context is not None:
                 # The first state came before the task run's context existed (Prefect 3.4, 3.5).
@@ -365,6 +427,7 @@ class RunLog:
             record._add(state, attempt=max(task_run.run_count, 1))
             if state.name == "AwaitingRetry":
                 record.retry_delays.append(_task_retry_delay(record, state))
+            self._note_outcome(record, state)
 
     def _new_task_record(self, task_run: Any, context: Any) -> TaskRunRecord:
         record = TaskRunRecord(
@@ -390,6 +453,42 @@ class RunLog:
         record.task = task
         record.task_name = task.name
         record.parameters = dict(getattr(context, "parameters", None) or {})
+
+    def _note_outcome(self, record: _RunRecord, state: State) -> None:
+        """Keep a pytest outcome that ended a run, until it reaches the test.
+
+        The engine reports a crashed or failed run's state inside the `except` block that caught its
+        error. A top-level flow run that ends with an outcome raises it to its caller (Prefect
+        re-raises what crashed a run): the outcomes of its runs have then reached the test.
+        """
+        if state.type.value not in _FAILED_TYPES:
+            return
+        outcome = sys.exc_info()[1]
+        if not is_test_outcome(outcome):
+            return
+        root = self._root_of(record)
+        if root == record.id:
+            self._outcomes = [(run, pending) for run, pending in self._outcomes if run != root]
+        elif all(pending is not outcome for _, pending in self._outcomes):
+            self._outcomes.append((root, outcome))  # type: ignore[arg-type]
+
+    def _root_of(self, record: _RunRecord) -> str:
+        run_id = getattr(record, "flow_run_id", None) or record.id
+        seen: set[str] = set()
+        while run_id in self._flow_runs and run_id not in seen:
+            seen.add(run_id)
+            parent = self._flow_runs[run_id].parent_id
+            if parent is None or parent not in self._flow_runs:
+                return run_id
+            run_id = parent
+        return run_id
+
+    def take_outcome(self) -> BaseException | None:
+        """The first pytest outcome raised inside a run that did not reach the test (a task run's
+        `pytest.fail` in a future nobody awaited, ...), forgetting them all; None if there is none."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        return outcomes[0][1] if outcomes else None
 
     def on_log(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)
@@ -559,8 +658,23 @@ HUB = _Hub()
 def record_runs(run_log: RunLog | None = None) -> Iterator[RunLog]:
     """Record every flow and task run started inside the block (imports Prefect)."""
     run_log = run_log or RunLog()
+    threads_before = set(threading.enumerate())
+    run_log._outer = _recording_for.get()
+    _recording_for.set(run_log)
     HUB.add(run_log)
     try:
         yield run_log
     finally:
         HUB.remove(run_log)
+        _recording_for.set(run_log._outer)
+        if run_log.name:
+            _note_threads_left_running(threads_before, run_log.name)
+
+
+def _note_threads_left_running(threads_before: set[threading.Thread], name: str) -> None:
+    """Remember which block started the threads still running after it; a pool's worker threads
+    serve whoever submits work next, so they are not anyone's."""
+    for thread in threading.enumerate():
+        target = getattr(thread, "_target", None)
+        if thread not in threads_before and getattr(target, "__module__", "") != "concurrent.futures.thread":
+            _thread_origin.setdefault(thread, name)

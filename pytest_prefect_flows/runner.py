@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pytest_prefect_flows._console import plain_console_lines
-from pytest_prefect_flows.exceptions import UsageError
-from pytest_prefect_flows.recording import FlowRunRecord, RunLog, record_runs
+from pytest_prefect_flows.exceptions import InterruptTest, UsageError
+from pytest_prefect_flows.recording import FlowRunRecord, RunLog, is_test_outcome, record_runs
 
 if TYPE_CHECKING:
     from pytest_prefect_flows._options import MarkerOptions
@@ -18,15 +18,19 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions) -> Iterator[RunLog]:
-    """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries."""
+def test_scope(
+    backend: IsolatedBackend | RemoteBackend, options: MarkerOptions, name: str
+) -> Iterator[RunLog]:
+    """Everything a test that uses Prefect runs inside: isolated settings, records, fast retries.
+
+    `name` (the test's id) names the test in a warning about a thread it left running flows."""
     backend.activate()
     backend.check()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_cleaned_up_quietly(backend))
         stack.enter_context(_quiet_server_warnings())
         stack.enter_context(plain_console_lines())
-        run_log = stack.enter_context(record_runs())
+        run_log = stack.enter_context(record_runs(RunLog(name)))
         if backend.kind == "ephemeral":
             stack.enter_context(no_events())
         else:
@@ -42,9 +46,10 @@ def test_scope(backend: IsolatedBackend | RemoteBackend, options: MarkerOptions)
             stack.enter_context(fast_retries())
         if options.log_level is not None:
             stack.enter_context(_run_log_level(int(options.log_level)))
-        if options.timeout:
-            from pytest_prefect_flows.guard import hang_guard
+        from pytest_prefect_flows.guard import abandoned_workers, hang_guard
 
+        stack.enter_context(abandoned_workers())
+        if options.timeout:
             stack.enter_context(hang_guard(options.timeout, run_log))
         yield run_log
 
@@ -134,6 +139,24 @@ def _require_flow(flow: Any) -> None:
     )
 
 
+def is_for_the_test(exc: BaseException) -> bool:
+    """pytest's outcomes, the hang guard's interrupt and Ctrl-C end the test, not only the run."""
+    return isinstance(exc, (KeyboardInterrupt, InterruptTest)) or is_test_outcome(exc)
+
+
+def raise_outcome(run_log: RunLog, record: FlowRunRecord | None = None) -> None:
+    """Raise the pytest outcome that ended `record` (a `pytest.exit` fails a run instead of crashing
+    it) or, failing that, one raised in a run whose error reached nobody (a task run's `pytest.fail`
+    in a future never awaited). Prefect records such runs as Failed or Crashed and carries on; the
+    test gets the outcome it asked for."""
+    __tracebackhide__ = True
+    pending = run_log.take_outcome()
+    ended_by = record.exception if record is not None and record.state_type in ("FAILED", "CRASHED") else None
+    outcome = ended_by if is_test_outcome(ended_by) else pending
+    if outcome is not None:
+        raise outcome
+
+
 class RunFlow:
     """`run_flow(flow, *args, **kwargs)`: run a flow (sync or async) and return its record.
 
@@ -156,7 +179,7 @@ class RunFlow:
                 state = run_coro_as_sync(state)
         except BaseException as exc:
             return self._crashed_record(flow, known, exc)
-        return self._record_for(flow, state)
+        return self._checked(self._record_for(flow, state))
 
     async def run_async(self, flow: Any, *args: Any, **kwargs: Any) -> FlowRunRecord:
         """Await an async flow from an async test and return its record."""
@@ -168,7 +191,7 @@ class RunFlow:
                 state = await state
         except BaseException as exc:
             return self._crashed_record(flow, known, exc)
-        return self._record_for(flow, state)
+        return self._checked(self._record_for(flow, state))
 
     def _record_for(self, flow: Any, state: Any) -> FlowRunRecord:
         flow_run_id = state.state_details.flow_run_id
@@ -184,10 +207,10 @@ class RunFlow:
 
     def _crashed_record(self, flow: Any, known: int, exc: BaseException) -> FlowRunRecord:
         """The record of the run that `exc` ended, if the engine recorded its end; else re-raise."""
-        # pytest's outcomes and the hang guard's interrupt are for the test, not the run.
-        if isinstance(exc, KeyboardInterrupt) or type(exc).__module__.startswith(
-            ("_pytest", "pytest_prefect_flows.guard")
-        ):
+        if is_for_the_test(exc):
+            self._run_log.take_outcome()
+            if isinstance(exc, InterruptTest):
+                raise exc.as_error() from exc
             raise exc
         started = [
             run
@@ -196,7 +219,12 @@ class RunFlow:
         ]
         if not started:
             raise exc
-        return started[-1]
+        return self._checked(started[-1])
+
+    def _checked(self, record: FlowRunRecord) -> FlowRunRecord:
+        """`record`, unless a pytest outcome was raised in the run: then that outcome, for the test."""
+        raise_outcome(self._run_log, record)
+        return record
 
     def __repr__(self) -> str:
         return f"<RunFlow {self._run_log!r}>"

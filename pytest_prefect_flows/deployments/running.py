@@ -129,6 +129,8 @@ class DeploymentRunner:
         """Run an existing flow run of `flow` with Prefect's engine, as a worker's process does."""
         from prefect.flow_engine import run_flow
 
+        from pytest_prefect_flows.runner import is_for_the_test, raise_outcome
+
         try:
             state: Any = run_flow(flow, flow_run=flow_run, return_type="state")
             if inspect.iscoroutine(state):
@@ -136,13 +138,16 @@ class DeploymentRunner:
 
                 state = run_coro_as_sync(state)
         except BaseException as exc:  # a crashed run: its record holds the Crashed state
-            if isinstance(exc, KeyboardInterrupt) or type(exc).__module__.startswith("_pytest"):
+            if is_for_the_test(exc):
+                self.run_log.take_outcome()
                 raise
             if str(flow_run.id) not in {run.id for run in self.run_log.flow_runs}:
                 raise
-            return self.run_log.get(flow_run.id)
-        record = self.run_log.get(flow_run.id)
-        record.state = state
+            record = self.run_log.get(flow_run.id)
+        else:
+            record = self.run_log.get(flow_run.id)
+            record.state = state
+        raise_outcome(self.run_log, record)
         return record
 
 

@@ -124,3 +124,74 @@ def test_prefect_timeout_option_stops_a_flow_blocked_on_a_lock(pytester: pytest.
             "E*FlowRunTimeoutError: hang guard: flow run * (flow 'stuck-in-flow')*",
         ]
     )
+
+
+STUCK_WORKERS = """
+import threading
+from prefect import flow, task
+
+@task
+def blocks_forever(x=0):
+    threading.Event().wait()
+
+@flow
+def stuck_in_submitted_task():
+    return blocks_forever.submit().result()
+
+@flow
+def stuck_in_mapped_tasks():
+    return blocks_forever.map([1, 2]).result()
+"""
+
+
+@pytest.mark.fresh_interpreter  # the interpreter's own exit must not wait for the stuck threads either
+def test_a_stuck_worker_thread_is_abandoned_and_the_session_goes_on(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(stuck=STUCK_WORKERS)
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import pytest
+        from flows import small
+        from stuck import stuck_in_mapped_tasks, stuck_in_submitted_task
+
+        @pytest.mark.prefect(timeout=2)
+        def test_1_submitted(run_flow):
+            run_flow(stuck_in_submitted_task)
+
+        @pytest.mark.prefect(timeout=2)
+        def test_2_mapped():
+            stuck_in_mapped_tasks()
+
+        @pytest.mark.timeout(6, method="signal")
+        def test_3_pytest_timeout(run_flow):
+            run_flow(stuck_in_submitted_task)
+
+        def test_4_next(run_flow):
+            assert run_flow(small, 4).result() == 8
+        """
+    )
+    # Before, the main thread waited for the stuck worker in the task runner's exit: bounded here.
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "-W", "default", timeout=240)
+    result.assert_outcomes(failed=3, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E*FlowRunTimeoutError: hang guard: flow run * (flow 'stuck-in-submitted-task') did not finish*",
+            "E*task run 'blocks_forever-*' was stuck in thread 'ThreadPoolExecutor-*':",
+            "E*in blocks_forever",
+            "E*threading.Event().wait()",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "E*FlowRunTimeoutError: hang guard: flow run * (flow 'stuck-in-mapped-tasks') did not finish*",
+            "E*task run 'blocks_forever-*' was stuck in thread 'ThreadPoolExecutor-*':",
+            "E*task run 'blocks_forever-*' was stuck in thread 'ThreadPoolExecutor-*':",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*AbandonedThreadWarning: worker thread 'ThreadPoolExecutor-*' was still busy when its flow run "
+            "was interrupted (Failed: Timeout (>6.0s) from pytest-timeout.)*",
+        ]
+    )

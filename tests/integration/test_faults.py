@@ -173,3 +173,31 @@ def test_fast_retries_marker_turns_real_waiting_back_on(pytester: pytest.Pyteste
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
     result.assert_outcomes(passed=3)
+
+
+def test_a_raising_when_predicate_fails_the_test_at_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(pipeline=PIPELINE)
+    pytester.makepyfile(
+        """
+        from pipeline import WRITES, extract_data, pipeline
+
+        def test_typo_in_when(run_flow, fail_task):
+            fail_task(extract_data, when=lambda params: params["sorce"] == "db")
+            run_flow(pipeline)
+
+        def test_typo_in_when_direct_call(fail_task):
+            fail_task(extract_data, when=lambda params: params["sorce"] == "db")
+            pipeline()
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E*UsageError: The `when=` of fail_task('extract_data', when=<lambda>) raised KeyError('sorce') "
+            "for task 'extract_data' with the parameters {'source': 'db'}*",
+        ]
+        * 2
+    )
+    result.stdout.no_fnmatch_line("*never fired*")
+    result.stdout.no_fnmatch_line("*Retrying*")

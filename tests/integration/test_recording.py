@@ -119,3 +119,89 @@ def test_prefect_logs_are_captured_per_run_and_reported_on_failure(pytester: pyt
             "INFO     transform-* | Finished in state Completed()",
         ]
     )
+
+
+def test_runs_of_a_thread_an_earlier_test_left_running_are_not_the_next_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import threading
+        from prefect import flow, task
+
+        @task
+        def one(x):
+            return x
+
+        @flow
+        def tiny(x: int = 0):
+            return one(x)
+
+        STOP = threading.Event()
+        RUNS_DONE = threading.Semaphore(0)
+
+        def test_1_leaves_a_thread_running_flows(run_flow):
+            def keep_running():
+                while not STOP.is_set():
+                    tiny(1)
+                    RUNS_DONE.release()
+
+            threading.Thread(target=keep_running, daemon=True, name="flow-looper").start()
+            assert RUNS_DONE.acquire(timeout=60)
+
+        def test_2_records_only_its_own_runs(run_flow, prefect_runs):
+            run_flow(tiny, 2)
+            for _ in range(2):  # at least one whole run of the looper during this test
+                assert RUNS_DONE.acquire(timeout=60)
+            STOP.set()
+            assert [run.parameters for run in prefect_runs.flow_runs] == [{"x": 2}]
+            assert [run.parameters for run in prefect_runs.task_runs] == [{"x": 2}]
+
+        def test_3_a_thread_the_test_starts_and_joins_is_its_own(prefect_runs):
+            thread = threading.Thread(target=tiny, args=(3,))
+            thread.start()
+            thread.join()
+            assert [run.parameters for run in prefect_runs.flow_runs] == [{"x": 3}]
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "-W", "default")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_2_records_only_its_own_runs",
+            "*StrayRunWarning: * flow run(s) were started by thread 'flow-looper', which test "
+            "'test_runs_of_a_thread_*.py::test_1_leaves_a_thread_running_flows' started and left running: "
+            "'*' (flow 'tiny')*They are not in this test's records (prefect_runs).*",
+        ]
+    )
+
+
+def test_a_tests_run_records_are_dropped_once_its_reports_are_made(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import gc
+        import weakref
+        from prefect import flow, get_run_logger
+
+        class Payload:
+            pass
+
+        RESULTS = []
+
+        @flow
+        def produce():
+            get_run_logger().info("producing")
+            return Payload()
+
+        def test_1_runs_a_flow(run_flow, prefect_runs):
+            RESULTS.append(weakref.ref(run_flow(produce).result()))
+            RESULTS.append(weakref.ref(prefect_runs))
+
+        def test_2_the_first_tests_records_and_result_are_gone():
+            gc.collect()
+            assert [ref() for ref in RESULTS] == [None, None]
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly", "--prefect-report=json:flows.json")
+    result.assert_outcomes(passed=2)
+    assert '"flow_runs"' in (pytester.path / "flows.json").read_text()  # coverage kept what it needs

@@ -333,17 +333,19 @@ def test_bad_task(target: Any, message: str) -> None:
         FaultInjector().crash(target)
 
 
-def test_when_that_raises_fails_the_task_with_a_clear_error(
-    run_flow: RunFlow, injector: FaultInjector
-) -> None:
-    injector(load, when=lambda params: params["missing"])
+def test_when_that_raises_is_a_usage_error_at_once(run_flow: RunFlow, injector: FaultInjector) -> None:
+    injector(extract, when=lambda params: params["missing"])
+
+    with pytest.raises(UsageError) as info:
+        run_flow(etl)
+
+    assert str(info.value).startswith(
+        "The `when=` of fail_task('extract', when=<lambda>) raised KeyError('missing') for task 'extract'"
+    )
+    assert [run.attempts for run in run_flow._run_log.task_runs] == [1]  # not retried
+    assert injector.errors == [info.value]
+    injector.errors.clear()  # reported: leaving the block raises it again otherwise
     injector.check_unused = False
-
-    run = run_flow(etl)
-
-    error = run.task("load").exception
-    assert isinstance(error, UsageError)
-    assert "The `when=` of fail_task('load', when=<lambda>) raised KeyError('missing')" in str(error)
 
 
 def test_works_with_asyncio_run_of_an_async_flow(injector: FaultInjector) -> None:
