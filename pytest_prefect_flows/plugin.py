@@ -72,12 +72,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.backend import make_backend
     from pytest_prefect_flows.exceptions import BackendError, UsageError
 
-    backend_value = _options.get(config, "prefect_backend")
+    if not config.option.help:
+        _options.check_all(config)
     try:
-        backend = make_backend(backend_value)
+        backend = make_backend(_options.get(config, "prefect_backend"))
         backend.__enter__()
-    except (UsageError, BackendError) as exc:
-        raise pytest.UsageError(str(exc)) from None
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
     config.stash[backend_key] = backend
     from pytest_prefect_flows.backend import IsolatedBackend
 
@@ -149,7 +150,7 @@ def prefect_harness(pytestconfig: pytest.Config) -> IsolatedBackend | RemoteBack
 @pytest.fixture(autouse=True)
 def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
     """Per test, once Prefect is imported: isolated settings, run recording, fast retries."""
-    options = _options.marker_options(request.node)
+    options = _options.test_options(request.node)
     request.node.stash[options_key] = options
     if not _prefect_imported():
         yield
@@ -171,7 +172,9 @@ def prefect_runs(request: pytest.FixtureRequest, _prefect_flows_test_scope: None
 def _run_log(request: pytest.FixtureRequest) -> RunLog:
     run_log: RunLog | None = request.node.stash.get(run_log_key, None)
     if run_log is None:
-        raise pytest.UsageError(
+        from pytest_prefect_flows.exceptions import UsageError
+
+        raise UsageError(
             "pytest-prefect-flows records runs only once Prefect is imported; "
             "import prefect (or your flows) at the top of the test module."
         )
@@ -246,8 +249,12 @@ def prefect_clock(request: pytest.FixtureRequest, _prefect_flows_test_scope: Non
         yield clock
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`@pytest.mark.prefect(skip_sleeps=True)` needs the clock even if the test did not ask for it."""
+    """Every `prefect` marker is checked before any test runs; `@pytest.mark.prefect(skip_sleeps=True)`
+    needs the clock even if the test did not ask for it."""
+    if items and not hasattr(items[0].config, "workerinput"):  # an xdist worker: fails each test instead
+        _options.check_markers(items)
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is not None and "prefect_clock" not in names and _options.wants_skip_sleeps(item):
