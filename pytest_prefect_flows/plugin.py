@@ -36,6 +36,7 @@ backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
 test_raised_key = pytest.StashKey[bool]()
+backend_failed_before_key = pytest.StashKey[bool]()
 harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
 catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
@@ -150,6 +151,7 @@ def prefect_harness(pytestconfig: pytest.Config) -> IsolatedBackend | RemoteBack
 @pytest.fixture(autouse=True)
 def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
     """Per test, once Prefect is imported: isolated settings, run recording, fast retries."""
+    request.node.stash[backend_failed_before_key] = _backend_failure(request.config) is not None
     options = _options.test_options(request.node)
     request.node.stash[options_key] = options
     if not _prefect_imported():
@@ -353,6 +355,37 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     return result
 
 
+def _backend_failure(config: pytest.Config) -> str | None:
+    """Why the backend failed and will not serve (its `BackendError`), or None."""
+    from pytest_prefect_flows.exceptions import BackendError
+
+    backend = config.stash.get(backend_key, None)
+    try:
+        if backend is not None:
+            backend.check()
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+def _report_backend_failure(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], report: Any
+) -> None:
+    """A backend that failed to start (or gave up) during the test is the test's error, whatever
+    the client then raised ("Failed to reach API ... Connection refused"); shown without our frames."""
+    from pytest_prefect_flows.exceptions import BackendError
+
+    if not report.failed:
+        return
+    failure = _backend_failure(item.config)
+    if isinstance(excinfo.value, BackendError):
+        report.longrepr = f"BackendError: {excinfo.value}"
+    elif failure is not None and not item.stash.get(backend_failed_before_key, True):
+        report.longrepr = (
+            f"BackendError: {failure}\n(the test then raised {excinfo.exconly().splitlines()[0]})"
+        )
+
+
 def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
     __tracebackhide__ = True
     run_log = item.stash.get(run_log_key, None)
@@ -374,6 +407,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"HookError: {call.excinfo.value}"  # the hooks' errors, not our frames
     if call.when in ("setup", "call") and call.excinfo is not None:
         item.stash[test_raised_key] = True
+        _report_backend_failure(item, call.excinfo, report)
     run_log = item.stash.get(run_log_key, None)
     if report.failed and run_log is not None and call.when in ("call", "setup"):
         from pytest_prefect_flows.runner import format_logs

@@ -55,13 +55,13 @@ def template_database(cache_dir: Path | None = None) -> Path:
     stays in this process. Either happens under a file lock, so xdist workers make it once, and
     the file appears whole or not at all.
     """
+    source = template_source()
     cache_dir = Path(cache_dir or default_template_dir())
-    cache_dir.mkdir(parents=True, exist_ok=True)
     version = prefect_version()
     template = cache_dir / f"template-prefect-{version}.db"
-    if template.exists():
+    if template.is_file():
         return template
-    source = template_source()
+    _make_cache(cache_dir)
     with _file_lock(cache_dir / ".template.lock"):
         if not template.exists():
             ready_made = shipped.shipped_template(version) if source == "auto" else None
@@ -80,6 +80,19 @@ def dump_template(directory: Path) -> Path:
         database = Path(scratch) / "template.db"
         _build_template(database, "migrations")
         return shipped.write_shipped(database, version, directory)
+
+
+def _make_cache(cache_dir: Path) -> None:
+    """Make `cache_dir`, writable; an error (a file in its place, no right to write) names the fix."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / ".template.lock").touch()
+    except OSError as exc:
+        raise BackendError(
+            f"The template cache {cache_dir} cannot be written ({type(exc).__name__}: {exc.strerror}), "
+            "so the isolated Prefect backend has no database to start from. Point "
+            "PYTEST_PREFECT_FLOWS_CACHE (or XDG_CACHE_HOME) at a directory this process can write."
+        ) from exc
 
 
 @contextlib.contextmanager
