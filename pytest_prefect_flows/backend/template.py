@@ -18,10 +18,12 @@ from pathlib import Path
 from pytest_prefect_flows._compat import prefect_version
 from pytest_prefect_flows.backend import shipped
 from pytest_prefect_flows.backend.environment import apply_to, isolation_env
-from pytest_prefect_flows.backend.tempdirs import TEMP_PREFIX
+from pytest_prefect_flows.backend.tempdirs import owned_prefix
 from pytest_prefect_flows.exceptions import BackendError
 
 TEMPLATE_SOURCE_VARIABLE = "PYTEST_PREFECT_FLOWS_TEMPLATE"
+# The build subprocess exits when the process of this pid is gone (`_template.exit_with_parent`).
+PARENT_PID_VARIABLE = "PYTEST_PREFECT_FLOWS_BUILD_PARENT"
 # `auto`: the template shipped for the installed Prefect if there is one, else built; `build`: built.
 TEMPLATE_SOURCES = ("auto", "build")
 
@@ -76,7 +78,7 @@ def dump_template(directory: Path) -> Path:
     """Build the installed Prefect's template with Prefect's own migrations and write it into
     `directory` as a shipped template (`python -m pytest_prefect_flows._template dump DIR`)."""
     version = prefect_version()
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as scratch:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix()) as scratch:
         database = Path(scratch) / "template.db"
         _build_template(database, "migrations")
         return shipped.write_shipped(database, version, directory)
@@ -113,9 +115,10 @@ def _file_lock(path: Path) -> Iterator[None]:
 def _build_template(template: Path, how: str = "auto") -> None:
     """Build the template at `template`: `how` is a build of `_template.BUILDS`."""
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix()) as home:
         env = {**os.environ}
         apply_to(env, isolation_env(Path(home), "http://127.0.0.1:1/api", partial))
+        env[PARENT_PID_VARIABLE] = str(os.getpid())
         result = subprocess.run(
             [sys.executable, "-m", "pytest_prefect_flows._template", how],
             env=env,
