@@ -23,7 +23,10 @@ migrated database, has 13 others, and differs in 49 more (e.g. partial indexes l
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,24 @@ def _database_path(db: Any) -> str:
     return str(make_url(db.database_config.connection_url).database)
 
 
+def exit_with_parent(parent: int, interval: float = 0.2) -> None:
+    """Exit when the process that started this build is gone (killed during a cold build, it
+    would otherwise leave the build running as an orphan): a daemon thread watches `parent`."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="prefect-flows-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    from pytest_prefect_flows.backend.template import PARENT_PID_VARIABLE
+
+    parent = os.environ.get(PARENT_PID_VARIABLE, "")
+    if parent.isdigit():
+        exit_with_parent(int(parent))
     how = argv[0] if argv else "auto"
     if how == "dump":
         return _dump(argv[1:])

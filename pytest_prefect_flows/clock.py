@@ -37,6 +37,7 @@ timezone.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -137,6 +138,13 @@ class PrefectClock:
                 "prefect_clock.freeze('2026-01-01T02:00:00Z') first."
             )
         delta = seconds if isinstance(seconds, dt.timedelta) else _seconds(seconds)
+        try:
+            self.now() + delta
+        except OverflowError:
+            raise UsageError(
+                f"tick({seconds!r}) moves the clock past {dt.datetime.max.year} (or before year 1), "
+                f"which Python's datetime cannot hold; it is now {self.now().isoformat()}."
+            ) from None
         self._factory.tick(delta)
         return self.now()
 
@@ -181,7 +189,16 @@ def _teach_pydantic_fake_datetimes() -> None:
 def _seconds(seconds: Any) -> dt.timedelta:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise UsageError(f"tick({seconds!r}) takes seconds (a number) or a datetime.timedelta.")
-    return dt.timedelta(seconds=seconds)
+    if not math.isfinite(seconds):
+        raise UsageError(
+            f"tick({seconds!r}) takes a finite number of seconds; nan and infinities are refused."
+        )
+    try:
+        return dt.timedelta(seconds=seconds)
+    except OverflowError:
+        raise UsageError(
+            f"tick({seconds!r}) is more than a datetime.timedelta holds ({dt.timedelta.max.days} days)."
+        ) from None
 
 
 def _parse_instant(when: Any) -> dt.datetime:

@@ -5,13 +5,31 @@ Every error names what the user passed and what to do instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+# pytest marks its UsageError final for type checkers only. Subclassing it is what makes one usage
+# error type: raised while pytest reads the options or collects the tests, ours ends the session
+# with exit code 4 and its message alone, as pytest's own does.
+if TYPE_CHECKING:
+
+    class _PytestUsageError(Exception):
+        """`pytest.UsageError`, without its `@final`."""
+
+else:
+    import pytest
+
+    _PytestUsageError = pytest.UsageError
+
 
 class PrefectFlowsError(Exception):
     """Base class of every error raised by pytest-prefect-flows."""
 
 
-class UsageError(PrefectFlowsError, ValueError):
-    """The caller passed something the plugin cannot use (wrong type, unknown name, bad value)."""
+class UsageError(PrefectFlowsError, _PytestUsageError, ValueError):
+    """The caller passed something the plugin cannot use (wrong type, unknown name, bad value).
+
+    The one usage error of the package, and a `pytest.UsageError`.
+    """
 
 
 class BackendError(PrefectFlowsError, RuntimeError):

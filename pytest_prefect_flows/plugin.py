@@ -39,6 +39,7 @@ backend_key = pytest.StashKey["IsolatedBackend | RemoteBackend"]()
 run_log_key = pytest.StashKey["RunLog"]()
 options_key = pytest.StashKey["_options.MarkerOptions"]()
 test_raised_key = pytest.StashKey[bool]()
+backend_failed_before_key = pytest.StashKey[bool]()
 harness_reuse_key: pytest.StashKey[HarnessReuse] = pytest.StashKey()
 deployment_runner_key = pytest.StashKey["DeploymentRunner"]()
 catalog_key: pytest.StashKey[Catalog] = pytest.StashKey()
@@ -81,12 +82,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_prefect_flows.backend import make_backend
     from pytest_prefect_flows.exceptions import BackendError, UsageError
 
-    backend_value = _options.get(config, "prefect_backend")
+    if not config.option.help:
+        _options.check_all(config)
     try:
-        backend = make_backend(backend_value)
+        backend = make_backend(_options.get(config, "prefect_backend"))
         backend.__enter__()
-    except (UsageError, BackendError) as exc:
-        raise pytest.UsageError(str(exc)) from None
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
     config.stash[backend_key] = backend
     from pytest_prefect_flows.backend import IsolatedBackend
 
@@ -191,7 +193,8 @@ def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
     """Per test, once Prefect is imported (before the test or during it): isolated settings, run
     recording, fast retries. A test that never imports Prefect gets nothing."""
     item = request.node
-    item.stash[options_key] = _options.marker_options(item)
+    item.stash[backend_failed_before_key] = _backend_failure(request.config) is not None
+    item.stash[options_key] = _options.test_options(item)
     with contextlib.ExitStack() as scope:
         item.stash[test_scope_key] = scope
         if _prefect_imported():
@@ -318,8 +321,12 @@ def fault_sweep(request: pytest.FixtureRequest, _prefect_flows_test_scope: None)
     return FaultSweep(on_report=request.node.stash.setdefault(sweep_reports_key, []).append)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`@pytest.mark.prefect(skip_sleeps=True)` needs the clock even if the test did not ask for it."""
+    """Every `prefect` marker is checked before any test runs; `@pytest.mark.prefect(skip_sleeps=True)`
+    needs the clock even if the test did not ask for it."""
+    if items and not hasattr(items[0].config, "workerinput"):  # an xdist worker: fails each test instead
+        _options.check_markers(items)
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is not None and "prefect_clock" not in names and _options.wants_skip_sleeps(item):
@@ -443,6 +450,37 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     return result
 
 
+def _backend_failure(config: pytest.Config) -> str | None:
+    """Why the backend failed and will not serve (its `BackendError`), or None."""
+    from pytest_prefect_flows.exceptions import BackendError
+
+    backend = config.stash.get(backend_key, None)
+    try:
+        if backend is not None:
+            backend.check()
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+def _report_backend_failure(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], report: Any
+) -> None:
+    """A backend that failed to start (or gave up) during the test is the test's error, whatever
+    the client then raised ("Failed to reach API ... Connection refused"); shown without our frames."""
+    from pytest_prefect_flows.exceptions import BackendError
+
+    if not report.failed:
+        return
+    failure = _backend_failure(item.config)
+    if isinstance(excinfo.value, BackendError):
+        report.longrepr = f"BackendError: {excinfo.value}"
+    elif failure is not None and not item.stash.get(backend_failed_before_key, True):
+        report.longrepr = (
+            f"BackendError: {failure}\n(the test then raised {excinfo.exconly().splitlines()[0]})"
+        )
+
+
 def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
     __tracebackhide__ = True
     run_log = item.stash.get(run_log_key, None)
@@ -464,6 +502,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"HookError: {call.excinfo.value}"  # the hooks' errors, not our frames
     if call.when in ("setup", "call") and call.excinfo is not None:
         item.stash[test_raised_key] = True
+        _report_backend_failure(item, call.excinfo, report)
     run_log = item.stash.get(run_log_key, None)
     if report.failed and run_log is not None and call.when in ("call", "setup"):
         from pytest_prefect_flows.runner import format_logs

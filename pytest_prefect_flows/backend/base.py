@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -104,6 +105,15 @@ class Backend:
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
                     os.unlink(entry.path)
+
+    def flush_logs(self, timeout: float = 5.0) -> None:
+        """Send the run logs Prefect's log worker still holds to the API (as `prefect_test_harness()`
+        does before it stops its server); a no-op until Prefect's logging is loaded."""
+        handlers = sys.modules.get("prefect.logging.handlers")
+        if handlers is None:
+            return
+        with contextlib.suppress(Exception):  # a log that cannot be sent must not fail the session
+            handlers.APILogWorker.drain_all(timeout=timeout)
 
     def close(self) -> None:
         if self._scope is not None:

@@ -43,8 +43,8 @@ from pytest_prefect_flows.backend.cleanup import (
 )
 from pytest_prefect_flows.backend.environment import isolation_env
 from pytest_prefect_flows.backend.server import ShutdownNoise, make_server
-from pytest_prefect_flows.backend.tempdirs import remove_stale_temp_dirs
-from pytest_prefect_flows.backend.template import template_database
+from pytest_prefect_flows.backend.tempdirs import remove_stale_partials, remove_stale_temp_dirs
+from pytest_prefect_flows.backend.template import default_template_dir, template_database
 from pytest_prefect_flows.exceptions import BackendError
 
 # How often the isolated API server is restarted after it stopped, before the backend gives up.
@@ -108,6 +108,7 @@ class IsolatedBackend(Backend):
 
     def __enter__(self) -> IsolatedBackend:
         remove_stale_temp_dirs(self._base_dir)
+        remove_stale_partials(self.template_dir or default_template_dir())
         self._make_home()
         assert self._tmp is not None
         self.database = self._tmp / "prefect.db"
@@ -368,6 +369,8 @@ class IsolatedBackend(Backend):
             self._server_thread.join(timeout=10)
 
     def close(self) -> None:
+        if self.alive:
+            self.flush_logs()
         with self._lock:
             self._closing = True
         if self._wake_w != -1:

@@ -45,6 +45,10 @@ class RemoteBackend(Backend):
                 "(`prefect server start`) or use the default `prefect_backend = ephemeral`."
             ) from None
 
+    def close(self) -> None:
+        self.flush_logs()
+        super().close()
+
     def __repr__(self) -> str:
         return f"<RemoteBackend {self.api_url} tag={self.session_tag}>"
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from pytest_prefect_flows._compat import prefect_version
 from pytest_prefect_flows.backend import shipped
 from pytest_prefect_flows.backend.environment import apply_to, isolation_env
-from pytest_prefect_flows.backend.tempdirs import TEMP_PREFIX
+from pytest_prefect_flows.backend.tempdirs import owned_prefix
 from pytest_prefect_flows.exceptions import BackendError
 
 TEMPLATE_SOURCE_VARIABLE = "PYTEST_PREFECT_FLOWS_TEMPLATE"
+# The build subprocess exits when the process of this pid is gone (`_template.exit_with_parent`).
+PARENT_PID_VARIABLE = "PYTEST_PREFECT_FLOWS_BUILD_PARENT"
 # `auto`: the template shipped for the installed Prefect if there is one, else built; `build`: built.
 TEMPLATE_SOURCES = ("auto", "build")
 
@@ -55,13 +57,13 @@ def template_database(cache_dir: Path | None = None) -> Path:
     stays in this process. Either happens under a file lock, so xdist workers make it once, and
     the file appears whole or not at all.
     """
+    source = template_source()
     cache_dir = Path(cache_dir or default_template_dir())
-    cache_dir.mkdir(parents=True, exist_ok=True)
     version = prefect_version()
     template = cache_dir / f"template-prefect-{version}.db"
-    if template.exists():
+    if template.is_file():
         return template
-    source = template_source()
+    _make_cache(cache_dir)
     with _file_lock(cache_dir / ".template.lock"):
         if not template.exists():
             ready_made = shipped.shipped_template(version) if source == "auto" else None
@@ -76,10 +78,23 @@ def dump_template(directory: Path) -> Path:
     """Build the installed Prefect's template with Prefect's own migrations and write it into
     `directory` as a shipped template (`python -m pytest_prefect_flows._template dump DIR`)."""
     version = prefect_version()
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as scratch:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix()) as scratch:
         database = Path(scratch) / "template.db"
         _build_template(database, "migrations")
         return shipped.write_shipped(database, version, directory)
+
+
+def _make_cache(cache_dir: Path) -> None:
+    """Make `cache_dir`, writable; an error (a file in its place, no right to write) names the fix."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / ".template.lock").touch()
+    except OSError as exc:
+        raise BackendError(
+            f"The template cache {cache_dir} cannot be written ({type(exc).__name__}: {exc.strerror}), "
+            "so the isolated Prefect backend has no database to start from. Point "
+            "PYTEST_PREFECT_FLOWS_CACHE (or XDG_CACHE_HOME) at a directory this process can write."
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -100,9 +115,10 @@ def _file_lock(path: Path) -> Iterator[None]:
 def _build_template(template: Path, how: str = "auto") -> None:
     """Build the template at `template`: `how` is a build of `_template.BUILDS`."""
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix()) as home:
         env = {**os.environ}
         apply_to(env, isolation_env(Path(home), "http://127.0.0.1:1/api", partial))
+        env[PARENT_PID_VARIABLE] = str(os.getpid())
         result = subprocess.run(
             [sys.executable, "-m", "pytest_prefect_flows._template", how],
             env=env,

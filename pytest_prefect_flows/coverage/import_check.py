@@ -47,9 +47,9 @@ def check_imports(discovery: Discovery, rootdir: Path | None = None) -> list[Pro
     """
     rootdir = Path(rootdir or Path.cwd())
     from pytest_prefect_flows.backend.environment import apply_to, isolation_env
-    from pytest_prefect_flows.backend.tempdirs import TEMP_PREFIX
+    from pytest_prefect_flows.backend.tempdirs import owned_prefix
 
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as home:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix()) as home:
         output = Path(home, "problems.json")
         payload = {
             "rootdir": str(rootdir),

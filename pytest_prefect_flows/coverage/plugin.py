@@ -53,12 +53,7 @@ class FlowCoveragePlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         flow_paths = _options.get(self.config, "prefect_flow_paths")
         self._check_needs_flow_paths(flow_paths)
-        from pytest_prefect_flows.exceptions import UsageError
-
-        try:
-            self.discovery = self._discover(flow_paths)
-        except UsageError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        self.discovery = self._discover(flow_paths)
         if self.discovery is not None and (self.discovery.flows or self.discovery.tasks):
             from pytest_prefect_flows.coverage.direct import FunctionWatch
 
@@ -94,7 +89,9 @@ class FlowCoveragePlugin:
             if value
         ]
         if wanted:
-            raise pytest.UsageError(
+            from pytest_prefect_flows.exceptions import UsageError
+
+            raise UsageError(
                 f"{' and '.join(wanted)} need prefect_flow_paths to know which flows and tasks exist; "
                 'set it in [tool.pytest.ini_options] (e.g. prefect_flow_paths = ["my_flows"]) or pass '
                 "--prefect-flow-paths=my_flows."

@@ -31,10 +31,7 @@ class DeploymentGate:
     """The plugin object registered when the gate is on."""
 
     def __init__(self, config: pytest.Config) -> None:
-        try:
-            _known_refs(_options.get(config, "prefect_known_refs"))
-        except UsageError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        _known_refs(_options.get(config, "prefect_known_refs"))
         _add_files_outside_testpaths(config)
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from pytest_prefect_flows.exceptions import UsageError
+
 REPORT_ATTRIBUTE = "prefect_run_trees"
 FORMAT_VERSION = 1
 
@@ -86,16 +88,16 @@ def read_baseline(path: Path) -> dict[str, list[dict[str, Any]]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise pytest.UsageError(
+        raise UsageError(
             f"--prefect-compare={path}: no such file; record one first with --prefect-record={path}"
         ) from None
     except (OSError, ValueError) as exc:
-        raise pytest.UsageError(
+        raise UsageError(
             f"--prefect-compare={path}: cannot read it as a baseline ({exc}); "
             f"record it again with --prefect-record={path}"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("tests"), dict):
-        raise pytest.UsageError(
+        raise UsageError(
             f"--prefect-compare={path} is not a baseline written by --prefect-record "
             f"(no 'tests' mapping); record it again with --prefect-record={path}"
         )

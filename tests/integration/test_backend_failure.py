@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 FLOW_MODULE = """
@@ -195,3 +199,88 @@ def test_a_stuck_worker_thread_is_abandoned_and_the_session_goes_on(pytester: py
             "was interrupted (Failed: Timeout (>6.0s) from pytest-timeout.)*",
         ]
     )
+
+
+NEEDS_BACKEND = """
+from prefect import flow
+
+@flow
+def small():
+    return 1
+
+def test_first(run_flow):
+    assert run_flow(small).result() == 1
+
+def test_second():
+    assert small() == 1
+"""
+
+BROKEN_SERVER_DEPENDENCIES = """
+import pytest_prefect_flows.backend.isolated as isolated
+
+isolated.server_dependency_problem = lambda: (
+    "prefect 3.4.25 cannot talk to its own server with fastapi 0.150.0: (as _compat says)"
+)
+"""
+
+
+def _unwritable_directory(path: Path) -> Path:
+    """A directory this process cannot write in: read-only for a user; root writes anywhere but
+    in sysfs, which refuses new files to everyone."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    path.mkdir()
+    path.chmod(0o555)
+    return path
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs and geteuid: Linux")
+@pytest.mark.parametrize(
+    ("cause", "error"),
+    [
+        (
+            "template=garbage",
+            "BackendError: PYTEST_PREFECT_FLOWS_TEMPLATE='garbage' is not a template source: unset it*",
+        ),
+        (
+            "cache is a file",
+            "BackendError: The template cache * cannot be written (FileExistsError: File exists)*",
+        ),
+        ("cache under a file", "BackendError: The template cache * cannot be written (NotADirectoryError: *"),
+        ("cache read-only", "BackendError: The template cache * cannot be written (PermissionError: *"),
+        (
+            "server dependencies",
+            "BackendError: prefect 3.4.25 cannot talk to its own server with fastapi 0.150.0*",
+        ),
+    ],
+)
+def test_a_backend_that_cannot_start_fails_every_test_from_the_first_naming_the_cause(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cause: str, error: str
+) -> None:
+    cache = pytester.path / "empty-cache"
+    if cause == "template=garbage":
+        monkeypatch.setenv("PYTEST_PREFECT_FLOWS_TEMPLATE", "garbage")
+    elif cause == "cache is a file":
+        cache.write_text("not a directory")
+    elif cause == "cache under a file":
+        pytester.path.joinpath("a-file").write_text("")
+        cache = pytester.path / "a-file" / "cache"
+    elif cause == "cache read-only":
+        cache = _unwritable_directory(cache)
+    else:
+        pytester.makeconftest(BROKEN_SERVER_DEPENDENCIES)
+        cache = Path(os.environ["PYTEST_PREFECT_FLOWS_CACHE"])
+    monkeypatch.setenv("PYTEST_PREFECT_FLOWS_CACHE", str(cache))
+    pytester.makepyfile(NEEDS_BACKEND)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-rfE")
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_second*",
+            error,
+            "*_ test_first _*",
+            error,
+            "(the test then raised RuntimeError: Failed to reach API at http://127.0.0.1:*/api/)",
+        ]
+    )
+    assert "isolated.py" not in result.stdout.str()

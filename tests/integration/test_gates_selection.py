@@ -93,7 +93,7 @@ def test_prefect_gates_in_the_ini_file_and_a_wrong_value(suite: pytest.Pytester)
 
     result = suite.runpytest_inprocess("--prefect-gates=sometimes")
     result.stderr.fnmatch_lines(
-        ["ERROR: --prefect-gates='sometimes' is not a mode; use one of whole-suite, always (whole-suite: *"]
+        ["*argument --prefect-gates: invalid choice: 'sometimes' (choose from *whole-suite*always*)"]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 

@@ -275,6 +275,16 @@ def test_repr_when_frozen(clock: PrefectClock) -> None:
         (lambda c: c.freeze("next tuesday"), r"freeze\('next tuesday'\) is not an ISO 8601 time"),
         (lambda c: c.freeze(1767232800), r"freeze\(\) takes an ISO 8601 string or a datetime, got int"),
         (lambda c: c.freeze("2026-01-01") and c.tick("5"), r"tick\('5'\) takes seconds"),
+        (lambda c: c.freeze("2026-01-01") and c.tick(float("nan")), r"tick\(nan\) takes a finite number"),
+        (lambda c: c.freeze("2026-01-01") and c.tick(float("-inf")), r"tick\(-inf\) takes a finite number"),
+        (
+            lambda c: c.freeze("2026-01-01") and c.tick(1e20),
+            r"tick\(1e\+20\) is more than a datetime.timedelta",
+        ),
+        (
+            lambda c: c.freeze("2026-01-01") and c.tick(3e11),
+            r"tick\(300000000000.0\) moves the clock past 9999",
+        ),
     ],
 )
 def test_bad_input(clock: PrefectClock, call: Any, message: str) -> None:

@@ -23,7 +23,7 @@ from pytest_prefect_flows.backend import (
     remove_stale_temp_dirs,
 )
 from pytest_prefect_flows.backend.server import LoopbackRequests, WriteCounter
-from pytest_prefect_flows.backend.tempdirs import _process_alive
+from pytest_prefect_flows.backend.tempdirs import process_alive
 from pytest_prefect_flows.exceptions import BackendError, UsageError
 
 
@@ -79,7 +79,7 @@ def test_stale_temp_dirs_of_dead_and_zombie_processes_are_removed(tmp_path: Path
         time.sleep(0.01)  # poll() reaped it: the pid is gone
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 30
-    while _process_alive(zombie.pid) and time.monotonic() < deadline:
+    while process_alive(zombie.pid) and time.monotonic() < deadline:
         time.sleep(0.01)  # exited but not reaped: a zombie, like a killed xdist worker
     try:
         dirs = {

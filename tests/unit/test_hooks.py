@@ -8,7 +8,7 @@ import pytest
 from prefect import flow, task
 
 from pytest_prefect_flows import HookError, HookErrorWarning, RunFlow, assert_no_hook_errors
-from pytest_prefect_flows._options import _hook_errors
+from pytest_prefect_flows._options import OPTIONS
 from pytest_prefect_flows.hooks import check_hook_errors, hook_errors_in
 from pytest_prefect_flows.recording import record_runs
 
@@ -61,7 +61,5 @@ def test_modes() -> None:
 
 
 def test_an_unknown_mode_names_the_choices() -> None:
-    with pytest.raises(
-        pytest.UsageError, match=r"prefect_hook_errors='loud' is not a mode; use one of warn, fail, ignore"
-    ):
-        _hook_errors("loud")
+    with pytest.raises(ValueError, match=r"'loud' is not one of warn, fail, ignore"):
+        OPTIONS["prefect_hook_errors"].check("loud")
