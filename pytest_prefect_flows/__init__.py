@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         record_events,
     )
     from pytest_prefect_flows.exceptions import (
+        AmbiguousTaskError,
         BackendError,
         DeploymentCheckError,
         FlowRunTimeoutError,
@@ -129,6 +130,7 @@ _EXPORTS: dict[str, str] = {
     "Message": "blocks",
     "NotificationSink": "blocks",
     "RecordingNotification": "blocks",
+    "AmbiguousTaskError": "exceptions",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
     "HookError": "exceptions",

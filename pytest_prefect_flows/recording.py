@@ -21,14 +21,17 @@ import logging
 import math
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows.exceptions import UnknownTaskError
+from pytest_prefect_flows.exceptions import AmbiguousTaskError, UnknownTaskError, UsageError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
+
+# Picks runs of a task: an index (start order), parameters a run must have, or a predicate.
+Where = int | Mapping[str, Any] | Callable[["TaskRunRecord"], bool] | None
 
 TERMINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
@@ -215,10 +218,12 @@ class FlowRunRecord(_RunRecord):
         name = task_name_of(task)
         return [run for run in self.all_task_runs if name in (run.task_name, run.name)]
 
-    def tasks(self, name: Any) -> list[TaskRunRecord]:
+    def tasks(self, name: Any, where: Where = None) -> list[TaskRunRecord]:
         """All runs of a task (by task name, or task object), e.g. mapped runs, in start order.
 
         Subflows' task runs count too. An unknown name raises `UnknownTaskError` listing the names.
+        `where` narrows them: an index in that order picks one run, a dict the runs whose parameters
+        include its items (`where={"n": 2}`), a function of a `TaskRunRecord` the runs it accepts.
         """
         __tracebackhide__ = True
         runs = self.find_tasks(name)
@@ -227,17 +232,21 @@ class FlowRunRecord(_RunRecord):
                 f"Flow run {self.name!r} ({self.flow_name}) has no task run of {task_name_of(name)!r}.\n"
                 f"Tasks in this run: {', '.join(self.task_names) or '(none)'}"
             )
-        return runs
+        return runs if where is None else _narrowed(runs, task_name_of(name), where)
 
-    def task(self, name: Any) -> TaskRunRecord:
-        """The single run of a task; an error lists the task names if unknown or ambiguous."""
+    def task(self, name: Any, where: Where = None) -> TaskRunRecord:
+        """The single run of a task (or the one `where` picks, as in `.tasks()`); an error lists the
+        task names if the name is unknown, the runs if more than one is left."""
         __tracebackhide__ = True
-        runs = self.tasks(name)
+        runs = self.tasks(name, where)
         if len(runs) > 1:
-            raise UnknownTaskError(
-                f"Task {task_name_of(name)!r} ran {len(runs)} times in flow run {self.name!r} "
-                f"({', '.join(run.name for run in runs)}); use `.tasks({task_name_of(name)!r})` "
-                "for all of them, or pass one of those records instead of the name."
+            label = task_name_of(name)
+            raise AmbiguousTaskError(
+                f"Task {label!r} ran {len(runs)} times in flow run {self.name!r} "
+                f"({', '.join(run.name for run in runs)}); name one run with `where=`: an index "
+                f"(`.task({label!r}, where=0)`, start order), its parameters (`where={{...}}`) or a "
+                f"function of the record. Use `.tasks({label!r})` for all of them, or pass one of "
+                "those records instead of the name."
             )
         return runs[0]
 
@@ -262,6 +271,39 @@ class FlowRunRecord(_RunRecord):
 
 def _first_timestamp(run: _RunRecord) -> dt.datetime:
     return run.history[0].timestamp if run.history else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def _narrowed(runs: list[TaskRunRecord], name: str, where: Where) -> list[TaskRunRecord]:
+    """The runs `where` selects (see `FlowRunRecord.tasks`); none selected is an error naming them."""
+    __tracebackhide__ = True
+    if isinstance(where, int) and not isinstance(where, bool):
+        if -len(runs) <= where < len(runs):
+            return [runs[where]]
+        raise UnknownTaskError(
+            f"where={where}: task {name!r} ran {len(runs)} time(s) ({', '.join(r.name for r in runs)}); "
+            f"pass an index from 0 to {len(runs) - 1} (start order)."
+        )
+    if isinstance(where, Mapping):
+        wanted = dict(where)
+        selected = [
+            run for run in runs if all(_same(run.parameters, key, value) for key, value in wanted.items())
+        ]
+    elif callable(where):
+        selected = [run for run in runs if where(run)]
+    else:
+        raise UsageError(
+            f"where= takes an index, a dict of parameters or a function of a TaskRunRecord, got {where!r}."
+        )
+    if selected:
+        return selected
+    listing = "\n".join(f"  {run.name}: {run.parameters!r}" for run in runs)
+    raise UnknownTaskError(
+        f"No run of task {name!r} matches where={where!r}. Its runs and parameters:\n{listing}"
+    )
+
+
+def _same(parameters: dict[str, Any], key: str, value: Any) -> bool:
+    return key in parameters and parameters[key] == value
 
 
 def task_name_of(task_or_name: Any) -> str:
