@@ -9,7 +9,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows.artifacts import ArtifactRecord
     from pytest_prefect_flows.assertions import (
+        assert_artifact,
         assert_cancelled,
         assert_completed,
         assert_crashed,
@@ -90,6 +92,8 @@ _EXPORTS: dict[str, str] = {
     "PlannedFault": "strategies",
     "failure_plans": "strategies",
     "records": "strategies",
+    "ArtifactRecord": "artifacts",
+    "assert_artifact": "assertions",
     "assert_cancelled": "assertions",
     "assert_completed": "assertions",
     "assert_crashed": "assertions",

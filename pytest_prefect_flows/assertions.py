@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from prefect.client.schemas.objects import State, StateType
 
@@ -30,7 +30,11 @@ from pytest_prefect_flows.recording import (
 )
 from pytest_prefect_flows.runner import level_number, log_line
 
+if TYPE_CHECKING:
+    from pytest_prefect_flows.artifacts import ArtifactRecord
+
 __all__ = [
+    "assert_artifact",
     "assert_cancelled",
     "assert_completed",
     "assert_crashed",
@@ -387,6 +391,57 @@ def assert_task_cached(run: FlowRunRecord | State, task: Any, *, where: Where = 
         )
 
     _check_runs(flow_run, task, where, verdict)
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+def assert_artifact(
+    run: FlowRunRecord | State,
+    key: str | None = None,
+    type: str | None = None,
+    contains: str | None = None,
+) -> ArtifactRecord:
+    """The run (its task runs and subflows included) created an artifact with this key, of this type
+    (`"markdown"`, `"table"`, `"link"`, `"progress"`, `"image"`, ...), whose data contains the text
+    `contains` (data that is not a string: its JSON). Returns the last artifact that matches."""
+    __tracebackhide__ = True
+    for name, value in (("key", key), ("type", type), ("contains", contains)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"assert_artifact({name}=...) takes a string, got {value!r}.")
+    flow_run = _flow_record(run, "assert_artifact")
+    artifacts = _all_artifacts(flow_run)
+    matching = [
+        artifact
+        for artifact in artifacts
+        if (key is None or artifact.key == key)
+        and (type is None or artifact.type == type)
+        and (contains is None or contains in artifact.text)
+    ]
+    if matching:
+        return matching[-1]
+    wanted = [f"{name}={value!r}" for name, value in (("key", key), ("type", type)) if value is not None]
+    wanted += [f"containing {contains!r}"] if contains is not None else []
+    description = " ".join(wanted) or "any"
+    listing = "\n    ".join(_artifact_line(artifact) for artifact in artifacts) or "(none)"
+    _fail(
+        f"Flow run {flow_run.name!r} ({flow_run.flow_name}) created no artifact "
+        f"{'like that' if wanted else 'at all'}: {len(artifacts)} artifact(s), none matching.",
+        [("expected", f"an artifact: {description}"), ("actual", listing)],
+        flow_run,
+        [],
+    )
+
+
+def _all_artifacts(flow_run: FlowRunRecord) -> list[ArtifactRecord]:
+    return [*flow_run.artifacts, *(a for subflow in flow_run.subflows for a in _all_artifacts(subflow))]
+
+
+def _artifact_line(artifact: ArtifactRecord) -> str:
+    where = f" (task run {artifact.task_run.name})" if artifact.task_run is not None else ""
+    text = artifact.text.replace("\n", "\\n")
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return f"key={artifact.key!r} type={artifact.type!r}{where}: {shown}"
 
 
 # --- logs -------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from pytest_prefect_flows.exceptions import AmbiguousTaskError, UnknownTaskError
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
+    from pytest_prefect_flows.artifacts import ArtifactRecord
+
 # Picks runs of a task: an index (start order), parameters a run must have, or a predicate.
 Where = int | Mapping[str, Any] | Callable[["TaskRunRecord"], bool] | None
 
@@ -184,6 +186,8 @@ class FlowRunRecord(_RunRecord):
     task_runs: list[TaskRunRecord] = field(default_factory=list)
     subflows: list[FlowRunRecord] = field(default_factory=list)
     retry_delays: list[float] = field(default_factory=list)
+    # artifacts this run and its task runs created, in order (subflows' are on their records)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
 
     @property
     def attempts(self) -> int:
@@ -353,6 +357,14 @@ class RunLog:
         with self._lock:
             return self._flow_runs[str(flow_run_id)]
 
+    def find_flow_run(self, flow_run_id: Any) -> FlowRunRecord | None:
+        with self._lock:
+            return self._flow_runs.get(str(flow_run_id))
+
+    def find_task_run(self, task_run_id: Any) -> TaskRunRecord | None:
+        with self._lock:
+            return self._task_runs.get(str(task_run_id))
+
     def find(self, name: str) -> list[FlowRunRecord]:
         """Flow runs by flow name or flow-run name."""
         name = getattr(name, "name", name)
@@ -502,6 +514,9 @@ class _Hub:
         self._patch(prefect.task_engine, "emit_task_run_state_change_event", self._wrap_task_emit)
         self._patch(prefect.flow_engine, "propose_state_sync", self._wrap_propose_sync)
         self._patch(prefect.flow_engine, "propose_state", self._wrap_propose_async)
+        from pytest_prefect_flows.artifacts import patch_clients
+
+        patch_clients(self._patch, lambda: self.listeners)
         for name in ("prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).addHandler(self._log_handler)
 
