@@ -12,14 +12,15 @@ import pytest
 
 MARKER_HELP = (
     "prefect(*, fast_retries=None, log_level=None, timeout=None, check_unused_faults=True, "
-    "assert_all_called=True, hook_errors=None, skip_sleeps=False, block_network=None): "
+    "assert_all_called=True, hook_errors=None, skip_sleeps=False, block_network=None, isolation=None): "
     "per-test settings of pytest-prefect-flows "
     "(fast_retries: record retry delays instead of sleeping; log_level: level of captured run logs; "
     "timeout: hang guard in seconds for each flow run; check_unused_faults: fail when an injected "
     "fault never fired; assert_all_called: fail when a prefect_http route was never called; "
     "hook_errors: warn | fail | ignore when a state hook raised; skip_sleeps: sleeps in flow and "
     "task code advance prefect_clock instead of waiting; block_network: refuse non-loopback "
-    "connections from flow and task code)."
+    "connections from flow and task code; isolation: session | test, test = the API holds nothing "
+    "from earlier tests when the test starts)."
 )
 
 
@@ -106,6 +107,16 @@ def _hook_errors(value: str) -> str:
         MODES,
         "warn: a pytest warning on the test; fail: the test fails; ignore: nothing",
     )(value)
+
+
+ISOLATION_MODES = ("session", "test")
+
+_isolation = _choice(
+    "prefect_isolation",
+    ISOLATION_MODES,
+    "session: what a test saved in blocks, variables and concurrency limits is removed after it, runs "
+    "and the rest stay; test: the API holds nothing from earlier tests when the test starts",
+)
 
 
 def _start(value: str) -> str:
@@ -204,6 +215,13 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         _bool,
         "refuse non-loopback connections from flow and task code (off: warn about them)",
     ),
+    "prefect_isolation": (
+        "string",
+        "session",
+        _isolation,
+        "what a test finds in the isolated API: session (runs, deployments, artifacts of earlier tests) "
+        "| test (nothing from earlier tests; the server keeps running)",
+    ),
 }
 
 
@@ -272,6 +290,7 @@ class MarkerOptions:
     hook_errors: str | None = None
     skip_sleeps: bool = False
     block_network: bool | None = None
+    isolation: str | None = None
 
     def resolved(self, config: pytest.Config) -> MarkerOptions:
         fast = get(config, "prefect_fast_retries") if self.fast_retries is None else self.fast_retries
@@ -283,6 +302,7 @@ class MarkerOptions:
             )
         hooks = get(config, "prefect_hook_errors") if self.hook_errors is None else self.hook_errors
         block = get(config, "prefect_block_network") if self.block_network is None else self.block_network
+        isolation = get(config, "prefect_isolation") if self.isolation is None else self.isolation
         return dataclasses.replace(
             self,
             fast_retries=bool(fast),
@@ -290,6 +310,7 @@ class MarkerOptions:
             log_level=level,
             hook_errors=_hook_errors(hooks),
             block_network=bool(block),
+            isolation=_isolation(isolation),
         )
 
 
