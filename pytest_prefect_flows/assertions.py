@@ -167,12 +167,15 @@ def assert_flow_retried(
 
 
 def assert_no_hook_errors(run: FlowRunRecord | State) -> None:
-    """No state hook (`on_completion`, `on_failure`, ... of the flow, its tasks or subflows) raised."""
+    """No state hook (`on_completion`, `on_failure`, ... of the flow, its tasks or subflows) raised.
+
+    The hook errors it saw are not reported again at the end of the test (`prefect_hook_errors`).
+    """
     __tracebackhide__ = True
-    from pytest_prefect_flows.hooks import HINT, hook_errors_in
+    from pytest_prefect_flows.hooks import HINT, inspect_hook_errors
 
     flow_run = _flow_record(run, "assert_no_hook_errors")
-    failures = hook_errors_in(flow_run.all_logs())
+    failures = inspect_hook_errors(flow_run.all_logs())
     if not failures:
         return
     _fail(

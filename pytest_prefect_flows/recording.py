@@ -195,14 +195,11 @@ class FlowRunRecord(_RunRecord):
 
     @property
     def hook_errors(self) -> list[BaseException]:
-        """Exceptions raised by state hooks (`on_failure`, `on_completion`, ...): Prefect only logs them."""
-        return [
-            record.exc_info[1]
-            for record in self.logs
-            if record.exc_info
-            and record.exc_info[1] is not None
-            and record.getMessage().startswith("An error was encountered while running hook")
-        ]
+        """Exceptions raised by state hooks (`on_failure`, `on_completion`, ...): Prefect only logs
+        them. Once looked at here, the end of the test does not report them again."""
+        from pytest_prefect_flows.hooks import inspect_hook_errors
+
+        return [failure.exception for failure in inspect_hook_errors(self.logs)]
 
     @property
     def all_task_runs(self) -> list[TaskRunRecord]:
