@@ -67,7 +67,7 @@ def _quiet_server_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _cleaned_up_quietly(backend: IsolatedBackend | RemoteBackend, empty: bool) -> Iterator[None]:
+def _cleaned_up_quietly(backend: IsolatedBackend | RemoteBackend, empty: bool = False) -> Iterator[None]:
     """The backend's per-test cleanup (deleting the variables, blocks, ... the test saved; with
     `empty`, everything earlier tests left, before the test).
 
