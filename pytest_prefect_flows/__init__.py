@@ -9,7 +9,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows.artifacts import ArtifactRecord
     from pytest_prefect_flows.assertions import (
+        assert_artifact,
         assert_cancelled,
         assert_completed,
         assert_crashed,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     )
     from pytest_prefect_flows.exceptions import (
         AbandonedThreadWarning,
+        AmbiguousTaskError,
         BackendError,
         DeploymentCheckError,
         FaultSweepError,
@@ -93,6 +96,8 @@ _EXPORTS: dict[str, str] = {
     "PlannedFault": "strategies",
     "failure_plans": "strategies",
     "records": "strategies",
+    "ArtifactRecord": "artifacts",
+    "assert_artifact": "assertions",
     "assert_cancelled": "assertions",
     "assert_completed": "assertions",
     "assert_crashed": "assertions",
@@ -134,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     "NotificationSink": "blocks",
     "RecordingNotification": "blocks",
     "AbandonedThreadWarning": "exceptions",
+    "AmbiguousTaskError": "exceptions",
     "BackendError": "exceptions",
     "FlowRunTimeoutError": "exceptions",
     "HookError": "exceptions",

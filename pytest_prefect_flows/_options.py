@@ -25,17 +25,19 @@ from pytest_prefect_flows.ready import START_MODES
 
 MARKER_HELP = (
     "prefect(*, fast_retries=None, log_level=None, timeout=None, check_unused_faults=True, "
-    "assert_all_called=True, hook_errors=None, skip_sleeps=False, block_network=None): "
+    "assert_all_called=True, hook_errors=None, skip_sleeps=False, block_network=None, isolation=None): "
     "per-test settings of pytest-prefect-flows "
     "(fast_retries: record retry delays instead of sleeping; log_level: level of captured run logs; "
     "timeout: hang guard in seconds for each flow run; check_unused_faults: fail when an injected "
     "fault never fired; assert_all_called: fail when a prefect_http route was never called; "
     "hook_errors: warn | fail | ignore when a state hook raised; skip_sleeps: sleeps in flow and "
     "task code advance prefect_clock instead of waiting; block_network: refuse non-loopback "
-    "connections from flow and task code)."
+    "connections from flow and task code; isolation: session | test, test = the API holds nothing "
+    "from earlier tests when the test starts)."
 )
 
 GATE_MODES = ("whole-suite", "always")
+ISOLATION_MODES = ("session", "test")
 _BOOLEANS = {
     **dict.fromkeys(("true", "1", "yes", "on"), True),
     **dict.fromkeys(("false", "0", "no", "off"), False),
@@ -220,6 +222,13 @@ OPTIONS: dict[str, Option] = {
     "prefect_block_network": Option(
         "bool", False, "refuse non-loopback connections from flow and task code (off: warn about them)"
     ),
+    "prefect_isolation": Option(
+        "string",
+        "session",
+        "what a test finds in the isolated API: session (runs, deployments, artifacts of earlier tests) "
+        "| test (nothing from earlier tests; the server keeps running)",
+        choices=ISOLATION_MODES,
+    ),
 }
 
 values_key = pytest.StashKey[dict[str, Any]]()
@@ -327,18 +336,21 @@ class MarkerOptions:
     hook_errors: str | None = None
     skip_sleeps: bool = False
     block_network: bool | None = None
+    isolation: str | None = None
 
     def resolved(self, config: pytest.Config) -> MarkerOptions:
         fast = get(config, "prefect_fast_retries") if self.fast_retries is None else self.fast_retries
         timeout = get(config, "prefect_timeout") if self.timeout is None else self.timeout
         hooks = get(config, "prefect_hook_errors") if self.hook_errors is None else self.hook_errors
         block = get(config, "prefect_block_network") if self.block_network is None else self.block_network
+        isolation = get(config, "prefect_isolation") if self.isolation is None else self.isolation
         return dataclasses.replace(
             self,
             fast_retries=bool(fast),
             timeout=float(timeout) or None,
             hook_errors=hooks,
             block_network=bool(block),
+            isolation=isolation,
         )
 
 
@@ -358,6 +370,7 @@ _MARKER_CHECKS: dict[str, Callable[[Any], Any]] = {
     "hook_errors": _choice(HOOK_ERROR_MODES),
     "skip_sleeps": parse_bool,
     "block_network": parse_bool,
+    "isolation": _choice(ISOLATION_MODES),
 }
 
 

@@ -5,22 +5,36 @@ Each takes the `FlowRunRecord` that `run_flow(...)` returns (or one from `prefec
 `AssertionError` whose message reads on its own (also under `--assert=plain`): what was expected,
 what happened, the exception and last log lines of the task runs concerned, and the run's timeline.
 A task name the run does not contain raises `UnknownTaskError` listing the names it does contain.
+A task name means every run of that task (mapped or called several times); `where=` narrows them
+(an index in start order, a dict of parameters, or a function of the `TaskRunRecord`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from prefect.client.schemas.objects import State, StateType
 
 from pytest_prefect_flows.exceptions import UnknownTaskError, UsageError
-from pytest_prefect_flows.recording import HUB, FlowRunRecord, TaskRunRecord, _RunRecord, task_name_of
+from pytest_prefect_flows.recording import (
+    HUB,
+    FlowRunRecord,
+    TaskRunRecord,
+    Where,
+    _RunRecord,
+    task_name_of,
+)
 from pytest_prefect_flows.runner import level_number, log_line
 
+if TYPE_CHECKING:
+    from pytest_prefect_flows.artifacts import ArtifactRecord
+
 __all__ = [
+    "assert_artifact",
     "assert_cancelled",
     "assert_completed",
     "assert_crashed",
@@ -62,8 +76,9 @@ def assert_failed(
     __tracebackhide__ = True
     regex = _exception_filter("assert_failed", exc, match)
     subject = _Subject.of(run, "assert_failed")
-    _expect_type("assert_failed", subject, StateType.FAILED)
-    _expect_exception(subject, exc, regex)
+    subject.check(
+        lambda subject: _type_miss(subject, StateType.FAILED) or _exception_miss(subject, exc, regex)
+    )
 
 
 def assert_crashed(run: FlowRunRecord | TaskRunRecord | State) -> None:
@@ -78,23 +93,43 @@ def assert_cancelled(run: FlowRunRecord | TaskRunRecord | State) -> None:
     _expect_type("assert_cancelled", run, StateType.CANCELLED)
 
 
-def assert_state(run_or_task: FlowRunRecord | TaskRunRecord | State, expected: str | StateType) -> None:
-    """The final state has this name (e.g. "Cached", "TimedOut"; any case) or this `StateType`."""
+def assert_state(
+    run_or_task: FlowRunRecord | TaskRunRecord | State,
+    expected: str | StateType,
+    *,
+    task: Any = None,
+    where: Where = None,
+) -> None:
+    """The final state has this name (e.g. "Cached", "TimedOut"; any case) or this `StateType`.
+
+    With `task` (run_or_task being the flow run), every run of that task (`where` picks some).
+    """
     __tracebackhide__ = True
-    subject = _Subject.of(run_or_task, "assert_state")
-    if isinstance(expected, StateType):
-        _expect_type("assert_state", subject, expected)
-        return
-    if not isinstance(expected, str):
+    if not isinstance(expected, (str, StateType)):
         raise UsageError(
             f'assert_state() takes a state name such as "Completed" or a StateType, got {expected!r}.'
         )
-    if (subject.state_name or "").lower() != expected.lower():
-        subject.fail(
+    if task is None:
+        _Subject.of(run_or_task, "assert_state").check(_state_miss(expected))
+        return
+    flow_run = _flow_record(run_or_task, "assert_state")
+    _check_runs(flow_run, task, where, _state_miss(expected))
+
+
+def _state_miss(expected: str | StateType) -> Verdict:
+    def verdict(subject: _Subject) -> _Miss | None:
+        if isinstance(expected, StateType):
+            return _type_miss(subject, expected)
+        if (subject.state_name or "").lower() == expected.lower():
+            return None
+        return _Miss(
             f"Expected {subject.label} to be in state {expected!r}; it is {subject.state_name!r}.",
+            f"is not in state {expected!r}",
             expected,
             subject.state_text,
         )
+
+    return verdict
 
 
 def assert_flow_retried(
@@ -132,12 +167,15 @@ def assert_flow_retried(
 
 
 def assert_no_hook_errors(run: FlowRunRecord | State) -> None:
-    """No state hook (`on_completion`, `on_failure`, ... of the flow, its tasks or subflows) raised."""
+    """No state hook (`on_completion`, `on_failure`, ... of the flow, its tasks or subflows) raised.
+
+    The hook errors it saw are not reported again at the end of the test (`prefect_hook_errors`).
+    """
     __tracebackhide__ = True
-    from pytest_prefect_flows.hooks import HINT, hook_errors_in
+    from pytest_prefect_flows.hooks import HINT, inspect_hook_errors
 
     flow_run = _flow_record(run, "assert_no_hook_errors")
-    failures = hook_errors_in(flow_run.all_logs())
+    failures = inspect_hook_errors(flow_run.all_logs())
     if not failures:
         return
     _fail(
@@ -156,11 +194,12 @@ def assert_no_hook_errors(run: FlowRunRecord | State) -> None:
 # --- task runs --------------------------------------------------------------------------------
 
 
-def assert_task_completed(run: FlowRunRecord | State, task: Any) -> None:
-    """Every run of the task (one, or all its mapped runs) ended in a Completed-type state."""
+def assert_task_completed(run: FlowRunRecord | State, task: Any, *, where: Where = None) -> None:
+    """Every run of the task (one, or all its mapped runs; `where` picks some) ended in a
+    Completed-type state."""
     __tracebackhide__ = True
     flow_run = _flow_record(run, "assert_task_completed")
-    runs = _task_runs(flow_run, task)
+    runs = _task_runs(flow_run, task, where)
     unfinished = [task_run for task_run in runs if task_run.state_type != StateType.COMPLETED.value]
     if unfinished:
         listing = "; ".join(f"{task_run.name}: {_state_text(task_run.state)}" for task_run in unfinished)
@@ -177,36 +216,45 @@ def assert_task_failed(
     task: Any,
     exc: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     match: str | re.Pattern[str] | None = None,
+    *,
+    where: Where = None,
 ) -> None:
-    """The task's run Failed (after any retries); `exc`/`match` check its exception."""
+    """Every run of the task (`where` picks some) Failed, after any retries; `exc`/`match` check
+    its exception."""
     __tracebackhide__ = True
     regex = _exception_filter("assert_task_failed", exc, match)
     flow_run = _flow_record(run, "assert_task_failed")
-    subject = _Subject(_task_run(flow_run, task), flow_run)
-    _expect_type("assert_task_failed", subject, StateType.FAILED)
-    _expect_exception(subject, exc, regex)
+
+    def verdict(subject: _Subject) -> _Miss | None:
+        return _type_miss(subject, StateType.FAILED) or _exception_miss(subject, exc, regex)
+
+    _check_runs(flow_run, task, where, verdict)
 
 
-def assert_task_retried(run: FlowRunRecord | State, task: Any, times: int | None = None) -> None:
-    """The task's run was retried `times` times (`attempts == times + 1`); without `times`, at least once."""
+def assert_task_retried(
+    run: FlowRunRecord | State, task: Any, times: int | None = None, *, where: Where = None
+) -> None:
+    """Every run of the task (`where` picks some) was retried `times` times (`attempts == times + 1`);
+    without `times`, at least once."""
     __tracebackhide__ = True
     if times is not None and (not isinstance(times, int) or times < 0):
         raise UsageError(f"assert_task_retried(times=...) takes a number of retries >= 0, got {times!r}.")
     flow_run = _flow_record(run, "assert_task_retried")
-    task_run = _task_run(flow_run, task)
-    if (task_run.retries == times) if times is not None else task_run.retries > 0:
-        return
     expected = "at least 1 retry" if times is None else f"{times} retry(s) ({times + 1} attempt(s))"
-    _fail(
-        f"Task run {task_run.name!r} ({task_run.task_name}) was retried {task_run.retries} time(s).",
-        [
-            ("expected", expected),
-            ("actual", f"{task_run.retries} retry(s) ({task_run.attempts} attempt(s))"),
-            ("states", " -> ".join(task_run.states)),
-        ],
-        flow_run,
-        [task_run],
-    )
+
+    def verdict(subject: _Subject) -> _Miss | None:
+        task_run = subject.task_run
+        if (task_run.retries == times) if times is not None else task_run.retries > 0:
+            return None
+        return _Miss(
+            f"Task run {task_run.name!r} ({task_run.task_name}) was retried {task_run.retries} time(s).",
+            "were never retried" if times is None else f"were not retried exactly {times} time(s)",
+            expected,
+            f"{task_run.retries} retry(s) ({task_run.attempts} attempt(s))",
+            [("states", " -> ".join(task_run.states))],
+        )
+
+    _check_runs(flow_run, task, where, verdict)
 
 
 def assert_task_not_run(run: FlowRunRecord | State, task: Any) -> None:
@@ -226,8 +274,10 @@ def assert_task_not_run(run: FlowRunRecord | State, task: Any) -> None:
     )
 
 
-def assert_task_states(run: FlowRunRecord | State, task: Any, expected: Sequence[str]) -> None:
-    """The task's run passed through exactly these state names, in order."""
+def assert_task_states(
+    run: FlowRunRecord | State, task: Any, expected: Sequence[str], *, where: Where = None
+) -> None:
+    """Every run of the task (`where` picks some) passed through exactly these state names, in order."""
     __tracebackhide__ = True
     if isinstance(expected, str) or not all(isinstance(name, str) for name in expected):
         raise UsageError(
@@ -235,19 +285,20 @@ def assert_task_states(run: FlowRunRecord | State, task: Any, expected: Sequence
             f'"Completed"], got {expected!r}.'
         )
     flow_run = _flow_record(run, "assert_task_states")
-    task_run = _task_run(flow_run, task)
-    if task_run.states == list(expected):
-        return
-    _fail(
-        f"Task run {task_run.name!r} ({task_run.task_name}) went through other states.",
-        [
-            ("expected", " -> ".join(expected)),
-            ("actual", " -> ".join(task_run.states)),
-            ("differs at", _first_difference(list(expected), task_run.states)),
-        ],
-        flow_run,
-        [task_run],
-    )
+
+    def verdict(subject: _Subject) -> _Miss | None:
+        task_run = subject.task_run
+        if task_run.states == list(expected):
+            return None
+        return _Miss(
+            f"Task run {task_run.name!r} ({task_run.task_name}) went through other states.",
+            "went through other states",
+            " -> ".join(expected),
+            " -> ".join(task_run.states),
+            [("differs at", _first_difference(list(expected), task_run.states))],
+        )
+
+    _check_runs(flow_run, task, where, verdict)
 
 
 def assert_task_order(run: FlowRunRecord | State, tasks: Sequence[Any]) -> None:
@@ -290,48 +341,110 @@ def assert_task_order(run: FlowRunRecord | State, tasks: Sequence[Any]) -> None:
 
 
 def assert_retry_delays(
-    run: FlowRunRecord | State, task: Any, expected: Sequence[float], tolerance: float = 0.05
+    run: FlowRunRecord | State,
+    task: Any,
+    expected: Sequence[float],
+    tolerance: float = 0.05,
+    *,
+    where: Where = None,
 ) -> None:
-    """The task's run asked for these delays (seconds) before its retries, within `tolerance`."""
+    """Every run of the task (`where` picks some) asked for these delays (seconds) before its
+    retries, within `tolerance`."""
     __tracebackhide__ = True
     _check_seconds("assert_retry_delays()", expected)
     flow_run = _flow_record(run, "assert_retry_delays")
-    task_run = _task_run(flow_run, task)
-    actual = task_run.retry_delays
-    if _same_delays(actual, expected, tolerance):
-        return
-    _fail(
-        f"Task run {task_run.name!r} ({task_run.task_name}) asked for other retry delays.",
-        [
-            ("expected", f"{[float(delay) for delay in expected]} seconds (tolerance {tolerance}s)"),
-            ("actual", f"{actual} seconds over {task_run.attempts} attempt(s)"),
-        ],
-        flow_run,
-        [task_run],
-    )
+
+    def verdict(subject: _Subject) -> _Miss | None:
+        task_run = subject.task_run
+        actual = task_run.retry_delays
+        if _same_delays(actual, expected, tolerance):
+            return None
+        return _Miss(
+            f"Task run {task_run.name!r} ({task_run.task_name}) asked for other retry delays.",
+            "asked for other retry delays",
+            f"{[float(delay) for delay in expected]} seconds (tolerance {tolerance}s)",
+            f"{actual} seconds over {task_run.attempts} attempt(s)",
+        )
+
+    _check_runs(flow_run, task, where, verdict)
 
 
-def assert_task_cached(run: FlowRunRecord | State, task: Any) -> None:
-    """The task's run took its result from the cache (final state `Cached`)."""
+def assert_task_cached(run: FlowRunRecord | State, task: Any, *, where: Where = None) -> None:
+    """Every run of the task (`where` picks some) took its result from the cache (final state `Cached`)."""
     __tracebackhide__ = True
     flow_run = _flow_record(run, "assert_task_cached")
-    task_run = _task_run(flow_run, task)
-    if task_run.cached:
-        return
+
+    def verdict(subject: _Subject) -> _Miss | None:
+        task_run = subject.task_run
+        if task_run.cached:
+            return None
+        return _Miss(
+            f"Task run {task_run.name!r} ({task_run.task_name}) did not come from the cache.",
+            "did not come from the cache",
+            "Cached",
+            f"{_state_text(task_run.state)} (states: {' -> '.join(task_run.states)})",
+            [
+                (
+                    "note",
+                    "a run is Cached when an earlier run stored a result under the same cache key "
+                    "(cache_policy / cache_key_fn) and that result can still be read",
+                )
+            ],
+            shared=True,
+        )
+
+    _check_runs(flow_run, task, where, verdict)
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+def assert_artifact(
+    run: FlowRunRecord | State,
+    key: str | None = None,
+    type: str | None = None,
+    contains: str | None = None,
+) -> ArtifactRecord:
+    """The run (its task runs and subflows included) created an artifact with this key, of this type
+    (`"markdown"`, `"table"`, `"link"`, `"progress"`, `"image"`, ...), whose data contains the text
+    `contains` (data that is not a string: its JSON). Returns the last artifact that matches."""
+    __tracebackhide__ = True
+    for name, value in (("key", key), ("type", type), ("contains", contains)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"assert_artifact({name}=...) takes a string, got {value!r}.")
+    flow_run = _flow_record(run, "assert_artifact")
+    artifacts = _all_artifacts(flow_run)
+    matching = [
+        artifact
+        for artifact in artifacts
+        if (key is None or artifact.key == key)
+        and (type is None or artifact.type == type)
+        and (contains is None or contains in artifact.text)
+    ]
+    if matching:
+        return matching[-1]
+    wanted = [f"{name}={value!r}" for name, value in (("key", key), ("type", type)) if value is not None]
+    wanted += [f"containing {contains!r}"] if contains is not None else []
+    description = " ".join(wanted) or "any"
+    listing = "\n    ".join(_artifact_line(artifact) for artifact in artifacts) or "(none)"
     _fail(
-        f"Task run {task_run.name!r} ({task_run.task_name}) did not come from the cache.",
-        [
-            ("expected", "Cached"),
-            ("actual", f"{_state_text(task_run.state)} (states: {' -> '.join(task_run.states)})"),
-            (
-                "note",
-                "a run is Cached when an earlier run stored a result under the same cache key "
-                "(cache_policy / cache_key_fn) and that result can still be read",
-            ),
-        ],
+        f"Flow run {flow_run.name!r} ({flow_run.flow_name}) created no artifact "
+        f"{'like that' if wanted else 'at all'}: {len(artifacts)} artifact(s), none matching.",
+        [("expected", f"an artifact: {description}"), ("actual", listing)],
         flow_run,
-        [task_run],
+        [],
     )
+
+
+def _all_artifacts(flow_run: FlowRunRecord) -> list[ArtifactRecord]:
+    return [*flow_run.artifacts, *(a for subflow in flow_run.subflows for a in _all_artifacts(subflow))]
+
+
+def _artifact_line(artifact: ArtifactRecord) -> str:
+    where = f" (task run {artifact.task_run.name})" if artifact.task_run is not None else ""
+    text = artifact.text.replace("\n", "\\n")
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return f"key={artifact.key!r} type={artifact.type!r}{where}: {shown}"
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -409,6 +522,11 @@ class _Subject:
         )
 
     @property
+    def task_run(self) -> TaskRunRecord:
+        assert isinstance(self.record, TaskRunRecord)
+        return self.record
+
+    @property
     def label(self) -> str:
         if isinstance(self.record, TaskRunRecord):
             return f"task run {self.record.name!r} ({self.record.task_name})"
@@ -437,6 +555,12 @@ class _Subject:
             return self.record.all_logs()
         return list(self.record.logs) if self.record is not None else []
 
+    def check(self, verdict: Verdict) -> None:
+        __tracebackhide__ = True
+        miss = verdict(self)
+        if miss is not None:
+            self.fail(miss.headline, miss.expected, miss.actual)
+
     def fail(
         self, headline: str, expected: str, actual: str, focus: list[TaskRunRecord] | None = None
     ) -> NoReturn:
@@ -450,14 +574,65 @@ class _Subject:
         _fail(headline, details, self.flow_run, focus)
 
 
-def _expect_type(helper: str, run: Any, expected: StateType) -> None:
+@dataclasses.dataclass
+class _Miss:
+    """Why one run fails a check: the headline when it is the only run checked, the summary when
+    several are (`2 of 3 run(s) of task 'x' <summary>.`), expected against actual, more details."""
+
+    headline: str
+    summary: str
+    expected: str
+    actual: str
+    extra: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    shared: bool = False  # `extra` says the same for every run: shown once
+
+
+Verdict = Callable[[_Subject], "_Miss | None"]
+
+
+def _check_runs(flow_run: FlowRunRecord, task: Any, where: Where, verdict: Verdict) -> None:
+    """Every run of `task` that `where` picks passes `verdict`; else one failure naming those that did not."""
     __tracebackhide__ = True
-    subject = _Subject.of(run, helper)
-    if subject.state is not None and subject.state.type == expected:
+    runs = _task_runs(flow_run, task, where)
+    misses = [(task_run, verdict(_Subject(task_run, flow_run))) for task_run in runs]
+    failed = [(task_run, miss) for task_run, miss in misses if miss is not None]
+    if not failed:
         return
+    if len(runs) == 1:
+        miss = failed[0][1]
+        _fail(
+            miss.headline, [("expected", miss.expected), ("actual", miss.actual), *miss.extra], flow_run, runs
+        )
+    first = failed[0][1]
+    actual = "\n    ".join(
+        f"{task_run.name}: {miss.actual}"
+        + ("" if miss.shared else "".join(f"; {k}: {v}" for k, v in miss.extra))
+        for task_run, miss in failed
+    )
+    _fail(
+        f"{len(failed)} of {len(runs)} run(s) of task {task_name_of(task)!r} {first.summary}.",
+        [("expected", first.expected), ("actual", actual), *(first.extra if first.shared else [])],
+        flow_run,
+        [task_run for task_run, _ in failed],
+    )
+
+
+def _type_miss(subject: _Subject, expected: StateType) -> _Miss | None:
+    if subject.state is not None and subject.state.type == expected:
+        return None
     wanted = expected.value.capitalize()
     actual = subject.state.type.value.capitalize() if subject.state is not None else "without a state"
-    subject.fail(f"Expected {subject.label} to be {wanted}; it is {actual}.", wanted, subject.state_text)
+    return _Miss(
+        f"Expected {subject.label} to be {wanted}; it is {actual}.",
+        f"are not {wanted}",
+        wanted,
+        subject.state_text,
+    )
+
+
+def _expect_type(helper: str, run: Any, expected: StateType) -> None:
+    __tracebackhide__ = True
+    _Subject.of(run, helper).check(lambda subject: _type_miss(subject, expected))
 
 
 def _exception_filter(helper: str, exc: Any, match: Any) -> re.Pattern[str] | None:
@@ -467,22 +642,24 @@ def _exception_filter(helper: str, exc: Any, match: Any) -> re.Pattern[str] | No
     return _regex(match, helper) if match is not None else None
 
 
-def _expect_exception(subject: _Subject, exc: Any, regex: re.Pattern[str] | None) -> None:
-    __tracebackhide__ = True
+def _exception_miss(subject: _Subject, exc: Any, regex: re.Pattern[str] | None) -> _Miss | None:
     error = subject.exception
     if exc is not None and not isinstance(error, exc):
         got = type(error).__name__ if error is not None else "no exception"
-        subject.fail(
+        return _Miss(
             f"Expected {subject.label} to fail with {_exc_names(exc)}; it failed with {got}.",
+            f"did not fail with {_exc_names(exc)}",
             _exc_names(exc),
             _exception_text(error),
         )
     if regex is not None and (error is None or not regex.search(str(error))):
-        subject.fail(
+        return _Miss(
             f"Expected {subject.label} to fail with an exception matching {regex.pattern!r}; it did not.",
+            f"did not fail with an exception matching {regex.pattern!r}",
             f"exception matching {regex.pattern!r}",
             _exception_text(error),
         )
+    return None
 
 
 def _fail(
@@ -535,18 +712,11 @@ def _flow_record(run: Any, helper: str) -> FlowRunRecord:
     )
 
 
-def _task_runs(flow_run: FlowRunRecord, task: Any) -> list[TaskRunRecord]:
+def _task_runs(flow_run: FlowRunRecord, task: Any, where: Where = None) -> list[TaskRunRecord]:
     __tracebackhide__ = True
     if isinstance(task, TaskRunRecord):
         return [task]
-    return flow_run.tasks(task)
-
-
-def _task_run(flow_run: FlowRunRecord, task: Any) -> TaskRunRecord:
-    __tracebackhide__ = True
-    if isinstance(task, TaskRunRecord):
-        return task
-    return flow_run.task(task)
+    return flow_run.tasks(task, where)
 
 
 def _recorded_flow_run(flow_run_id: Any) -> FlowRunRecord | None:

@@ -40,6 +40,15 @@ class UnknownTaskError(UsageError, LookupError):
     """A task name was asked for that the run (or the flow paths) does not contain."""
 
 
+class AmbiguousTaskError(UnknownTaskError):
+    """A task name (or `where=`) that picks more than one run where one run is needed, e.g.
+    `run.task("fetch")` on a mapped task; the message lists the runs and how to pick one.
+
+    A subclass of `UnknownTaskError`, which it used to be raised as, so `except UnknownTaskError` still
+    catches it.
+    """
+
+
 class UnknownBlockError(UsageError, LookupError):
     """A block, secret or variable name was loaded that no test registered."""
 

@@ -5,6 +5,10 @@ state)`) raises `TypeError` every time, Prefect logs "An error was encountered w
 ..." and the run keeps its state: the test passes and the alert never fires. `hook_errors_in(logs)`
 finds those log records; `check_hook_errors(run_log, mode)` turns them into a warning (`warn`), a
 failure (`fail`) or nothing (`ignore`) at the end of a test.
+
+A hook error the test looked at (`assert_no_hook_errors(run)`, even inside `pytest.raises`, or
+`run.hook_errors`) is marked on its log record as inspected: the end of the test, and the report's
+"HOOK ERROR" lines, leave it out.
 """
 
 from __future__ import annotations
@@ -55,13 +59,31 @@ class HookFailure:
         }
 
 
-def hook_errors_in(records: Iterable[logging.LogRecord]) -> list[HookFailure]:
-    """The hook failures among run-logger records, in the order they were logged."""
+_INSPECTED = "pytest_prefect_flows_inspected"
+
+
+def inspect_hook_errors(records: Iterable[logging.LogRecord]) -> list[HookFailure]:
+    """Every hook failure among the records, inspected or not, now marked as inspected by the test."""
+    records = list(records)
+    failures = hook_errors_in(records, include_inspected=True)
+    for record in records:
+        if _HOOK_FAILED.match(record.getMessage()):
+            setattr(record, _INSPECTED, True)
+    return failures
+
+
+def hook_errors_in(
+    records: Iterable[logging.LogRecord], *, include_inspected: bool = False
+) -> list[HookFailure]:
+    """The hook failures among run-logger records, in the order they were logged; those the test
+    inspected only with `include_inspected`."""
     failures = []
     for record in records:
         match = _HOOK_FAILED.match(record.getMessage())
         error = record.exc_info[1] if record.exc_info else None
         if match is None or error is None:
+            continue
+        if getattr(record, _INSPECTED, False) and not include_inspected:
             continue
         task_run = getattr(record, "task_run_name", None)
         failures.append(

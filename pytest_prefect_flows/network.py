@@ -11,9 +11,10 @@ sockets (a UDP "connect" sends nothing), and acts only for code running inside a
 * with `block=False` (the default of `prefect_block_network`) the connection goes ahead and a
   `NetworkWarning` naming each host is issued when the block ends;
 * with `block=True` the lookup or connection raises `NetworkBlockedError` naming the host and
-  pointing to `prefect_http`, before any packet leaves the machine.
+  what is missing (a `prefect_http` route for it), before any packet leaves the machine.
 
-`prefect_http` (respx) answers mocked requests before any socket is opened: they never get here.
+`prefect_http` answers httpx and `requests` before any socket is opened: their requests never get
+here. A connection made while it is active came from another client, and the advice says so.
 
 Works without pytest::
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -36,10 +38,28 @@ from pytest_prefect_flows._patching import AttributePatches
 from pytest_prefect_flows.exceptions import NetworkBlockedError, NetworkWarning
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-HINT = (
-    "Mock it with the prefect_http fixture (a respx router: "
-    'prefect_http.get("https://api.example.com/...").respond(json=...)), or fake the client.'
-)
+
+
+def advice(hosts: list[str], http_mocked: bool) -> str:
+    """What is missing for connections to `hosts`: routes, or (with `prefect_http` active, which
+    never saw those requests) a fake of a client it does not serve."""
+    names = ", ".join(hosts)
+    if http_mocked:
+        return (
+            f"prefect_http is active but never saw the requests to {names}: their client is neither "
+            "httpx nor requests (urllib, aiohttp, a database or cloud SDK, ...). Fake that client instead."
+        )
+    return (
+        f"Missing: a prefect_http route for each URL requested from {names}, e.g. "
+        f'prefect_http.get("https://{hosts[0]}/...").respond(json=...) (prefect_http serves httpx and '
+        "requests), or a fake of the client."
+    )
+
+
+def _http_mocked() -> bool:
+    """Whether a `prefect_http` router is active (never imports it)."""
+    router = sys.modules.get("pytest_prefect_flows.http._router")
+    return router is not None and router.http_mocked()
 
 
 def is_loopback(host: Any) -> bool:
@@ -64,6 +84,7 @@ class NetworkGuard:
         self.block = block
         self.allowed = {host.lower() for host in allowed}
         self.attempts: list[tuple[str, str]] = []  # (host:port, where) in order, each host once
+        self._while_mocked: set[str] = set()  # of those, the ones made while prefect_http was active
         self._lock = threading.Lock()
         self._patches = AttributePatches()  # `socket.socket.connect` is inherited: deleted again
 
@@ -88,13 +109,17 @@ class NetworkGuard:
             return
         target = f"{name}:{port}" if port not in (None, 0, "") else name
         where = current_run_name() or "a flow run"
+        mocked = _http_mocked()
         with self._lock:
             if all(name != seen.rsplit(":", 1)[0] for seen, _ in self.attempts):
                 self.attempts.append((target, where))
+                if mocked:
+                    self._while_mocked.add(target)
         if self.block:
             raise NetworkBlockedError(
                 f"{where} tried to connect to {target}: pytest-prefect-flows refuses non-loopback "
-                f"connections from flow and task code (prefect_block_network = true). {HINT}"
+                f"connections from flow and task code (prefect_block_network = true). "
+                f"{advice([name], mocked)}"
             )
 
     def _wrap_getaddrinfo(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,9 +148,18 @@ class NetworkGuard:
         if self.block or not self.attempts:
             return None
         listing = "\n".join(f"  {target} (from {where})" for target, where in self.attempts)
+        hints = []
+        for mocked in (False, True):
+            hosts = [
+                target.rsplit(":", 1)[0]
+                for target, _ in self.attempts
+                if (target in self._while_mocked) is mocked
+            ]
+            if hosts:
+                hints.append(advice(hosts, mocked))
         return NetworkWarning(
             f"Flow or task code connected to {len(self.attempts)} non-loopback host(s):\n{listing}\n"
-            f"{HINT} Set prefect_block_network = true (or --prefect-block-network) to refuse them."
+            f"{' '.join(hints)} Set prefect_block_network = true (or --prefect-block-network) to refuse them."
         )
 
 

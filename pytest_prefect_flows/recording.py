@@ -22,14 +22,19 @@ import math
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_prefect_flows.exceptions import UnknownTaskError
+from pytest_prefect_flows.exceptions import AmbiguousTaskError, UnknownTaskError, UsageError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
+
+    from pytest_prefect_flows.artifacts import ArtifactRecord
+
+# Picks runs of a task: an index (start order), parameters a run must have, or a predicate.
+Where = int | Mapping[str, Any] | Callable[["TaskRunRecord"], bool] | None
 
 TERMINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 _FAILED_TYPES = frozenset({"FAILED", "CRASHED"})
@@ -197,6 +202,8 @@ class FlowRunRecord(_RunRecord):
     task_runs: list[TaskRunRecord] = field(default_factory=list)
     subflows: list[FlowRunRecord] = field(default_factory=list)
     retry_delays: list[float] = field(default_factory=list)
+    # artifacts this run and its task runs created, in order (subflows' are on their records)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
 
     @property
     def attempts(self) -> int:
@@ -204,14 +211,11 @@ class FlowRunRecord(_RunRecord):
 
     @property
     def hook_errors(self) -> list[BaseException]:
-        """Exceptions raised by state hooks (`on_failure`, `on_completion`, ...): Prefect only logs them."""
-        return [
-            record.exc_info[1]
-            for record in self.logs
-            if record.exc_info
-            and record.exc_info[1] is not None
-            and record.getMessage().startswith("An error was encountered while running hook")
-        ]
+        """Exceptions raised by state hooks (`on_failure`, `on_completion`, ...): Prefect only logs
+        them. Once looked at here, the end of the test does not report them again."""
+        from pytest_prefect_flows.hooks import inspect_hook_errors
+
+        return [failure.exception for failure in inspect_hook_errors(self.logs)]
 
     @property
     def all_task_runs(self) -> list[TaskRunRecord]:
@@ -231,10 +235,12 @@ class FlowRunRecord(_RunRecord):
         name = task_name_of(task)
         return [run for run in self.all_task_runs if name in (run.task_name, run.name)]
 
-    def tasks(self, name: Any) -> list[TaskRunRecord]:
+    def tasks(self, name: Any, where: Where = None) -> list[TaskRunRecord]:
         """All runs of a task (by task name, or task object), e.g. mapped runs, in start order.
 
         Subflows' task runs count too. An unknown name raises `UnknownTaskError` listing the names.
+        `where` narrows them: an index in that order picks one run, a dict the runs whose parameters
+        include its items (`where={"n": 2}`), a function of a `TaskRunRecord` the runs it accepts.
         """
         __tracebackhide__ = True
         runs = self.find_tasks(name)
@@ -243,17 +249,21 @@ class FlowRunRecord(_RunRecord):
                 f"Flow run {self.name!r} ({self.flow_name}) has no task run of {task_name_of(name)!r}.\n"
                 f"Tasks in this run: {', '.join(self.task_names) or '(none)'}"
             )
-        return runs
+        return runs if where is None else _narrowed(runs, task_name_of(name), where)
 
-    def task(self, name: Any) -> TaskRunRecord:
-        """The single run of a task; an error lists the task names if unknown or ambiguous."""
+    def task(self, name: Any, where: Where = None) -> TaskRunRecord:
+        """The single run of a task (or the one `where` picks, as in `.tasks()`); an error lists the
+        task names if the name is unknown, the runs if more than one is left."""
         __tracebackhide__ = True
-        runs = self.tasks(name)
+        runs = self.tasks(name, where)
         if len(runs) > 1:
-            raise UnknownTaskError(
-                f"Task {task_name_of(name)!r} ran {len(runs)} times in flow run {self.name!r} "
-                f"({', '.join(run.name for run in runs)}); use `.tasks({task_name_of(name)!r})` "
-                "for all of them, or pass one of those records instead of the name."
+            label = task_name_of(name)
+            raise AmbiguousTaskError(
+                f"Task {label!r} ran {len(runs)} times in flow run {self.name!r} "
+                f"({', '.join(run.name for run in runs)}); name one run with `where=`: an index "
+                f"(`.task({label!r}, where=0)`, start order), its parameters (`where={{...}}`) or a "
+                f"function of the record. Use `.tasks({label!r})` for all of them, or pass one of "
+                "those records instead of the name."
             )
         return runs[0]
 
@@ -278,6 +288,39 @@ class FlowRunRecord(_RunRecord):
 
 def _first_timestamp(run: _RunRecord) -> dt.datetime:
     return run.history[0].timestamp if run.history else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def _narrowed(runs: list[TaskRunRecord], name: str, where: Where) -> list[TaskRunRecord]:
+    """The runs `where` selects (see `FlowRunRecord.tasks`); none selected is an error naming them."""
+    __tracebackhide__ = True
+    if isinstance(where, int) and not isinstance(where, bool):
+        if -len(runs) <= where < len(runs):
+            return [runs[where]]
+        raise UnknownTaskError(
+            f"where={where}: task {name!r} ran {len(runs)} time(s) ({', '.join(r.name for r in runs)}); "
+            f"pass an index from 0 to {len(runs) - 1} (start order)."
+        )
+    if isinstance(where, Mapping):
+        wanted = dict(where)
+        selected = [
+            run for run in runs if all(_same(run.parameters, key, value) for key, value in wanted.items())
+        ]
+    elif callable(where):
+        selected = [run for run in runs if where(run)]
+    else:
+        raise UsageError(
+            f"where= takes an index, a dict of parameters or a function of a TaskRunRecord, got {where!r}."
+        )
+    if selected:
+        return selected
+    listing = "\n".join(f"  {run.name}: {run.parameters!r}" for run in runs)
+    raise UnknownTaskError(
+        f"No run of task {name!r} matches where={where!r}. Its runs and parameters:\n{listing}"
+    )
+
+
+def _same(parameters: dict[str, Any], key: str, value: Any) -> bool:
+    return key in parameters and parameters[key] == value
 
 
 def task_name_of(task_or_name: Any) -> str:
@@ -338,6 +381,14 @@ class RunLog:
     def get(self, flow_run_id: Any) -> FlowRunRecord:
         with self._lock:
             return self._flow_runs[str(flow_run_id)]
+
+    def find_flow_run(self, flow_run_id: Any) -> FlowRunRecord | None:
+        with self._lock:
+            return self._flow_runs.get(str(flow_run_id))
+
+    def find_task_run(self, task_run_id: Any) -> TaskRunRecord | None:
+        with self._lock:
+            return self._task_runs.get(str(task_run_id))
 
     def find(self, name: str) -> list[FlowRunRecord]:
         """Flow runs by flow name or flow-run name."""
@@ -559,6 +610,9 @@ class _Hub:
         self._patch(prefect.task_engine, "emit_task_run_state_change_event", self._wrap_task_emit)
         self._patch(prefect.flow_engine, "propose_state_sync", self._wrap_propose_sync)
         self._patch(prefect.flow_engine, "propose_state", self._wrap_propose_async)
+        from pytest_prefect_flows.artifacts import patch_clients
+
+        patch_clients(self._patch, lambda: self.listeners)
         for name in ("prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).addHandler(self._log_handler)
 

@@ -27,7 +27,7 @@ def test_scope(
     backend.activate()
     backend.check()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_cleaned_up_quietly(backend))
+        stack.enter_context(_cleaned_up_quietly(backend, empty=options.isolation == "test"))
         stack.enter_context(_quiet_server_warnings())
         stack.enter_context(plain_console_lines())
         run_log = stack.enter_context(record_runs(RunLog(name)))
@@ -74,14 +74,15 @@ def _quiet_server_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _cleaned_up_quietly(backend: IsolatedBackend | RemoteBackend) -> Iterator[None]:
-    """The backend's per-test cleanup (deleting the variables, blocks, ... the test saved).
+def _cleaned_up_quietly(backend: IsolatedBackend | RemoteBackend, empty: bool = False) -> Iterator[None]:
+    """The backend's per-test cleanup (deleting the variables, blocks, ... the test saved; with
+    `empty`, everything earlier tests left, before the test).
 
     The cleanup runs after the test, when pytest's warning capture for the teardown no longer
     holds the filters set during setup: it sets them again, so the server's SQL warnings on
     those deletes are not reported against the test.
     """
-    cleanup = backend.isolated_test()
+    cleanup = backend.isolated_test(empty=empty)
     cleanup.__enter__()
     try:
         yield

@@ -87,8 +87,17 @@ class Backend:
         """Raise `BackendError` naming the cause if the backend cannot serve (a no-op here)."""
 
     @contextlib.contextmanager
-    def isolated_test(self) -> Iterator[None]:
-        """One test's block: cached results it persisted are gone afterwards."""
+    def isolated_test(self, *, empty: bool = False) -> Iterator[None]:
+        """One test's block: cached results it persisted are gone afterwards. `empty` (an API that
+        holds nothing from earlier tests) needs a backend of the session's own."""
+        if empty:
+            from pytest_prefect_flows.exceptions import UsageError
+
+            raise UsageError(
+                f'isolation="test" empties the backend\'s database before the test, which only the '
+                f"isolated backend (prefect_backend = ephemeral) allows; {self.api_url} is shared. "
+                'Use isolation="session" here, or the ephemeral backend.'
+            )
         try:
             yield
         finally:

@@ -38,6 +38,7 @@ from pytest_prefect_flows._compat import server_dependency_problem
 from pytest_prefect_flows.backend.base import Backend
 from pytest_prefect_flows.backend.cleanup import (
     cached_default_storage_lookup,
+    empty_database,
     remove_new_objects,
     saved_objects,
 )
@@ -130,13 +131,18 @@ class IsolatedBackend(Backend):
         return isolation_env(self.home, self.api_url, self.database)
 
     @contextlib.contextmanager
-    def isolated_test(self) -> Iterator[None]:
+    def isolated_test(self, *, empty: bool = False) -> Iterator[None]:
         """One test's block: afterwards the blocks, variables, concurrency limits and cached
         results it saved are gone, so the next test does not see them.
 
         Costs one read of the SQLite file per test once the server runs; API calls only when the
-        test sent a request that may have saved something.
+        test sent a request that may have saved something. With `empty`, the API holds nothing
+        from earlier tests when the block starts (`isolation="test"`): no flow runs, deployments,
+        blocks, variables, artifacts, concurrency limits, work pools, ...; the server keeps running.
         """
+        if empty and self.database.is_file():
+            empty_database(self.database, template_database(self.template_dir))
+            self.writes += 1  # the default storage may name a block that is gone: asked again
         before = saved_objects(self.database) if self.alive else None
         writes = self.writes
         try:

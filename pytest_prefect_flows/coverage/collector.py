@@ -98,6 +98,8 @@ class Collector:
         data["task_runs"] = [self._task_run(task_run, origin) for task_run in run.task_runs]
         data["subflows"] = [self._flow_run(subflow, origin) for subflow in run.subflows]
         data["hook_errors"] = [failure.to_data() for failure in hook_errors_in(run.logs)]
+        if run.artifacts:
+            data["artifacts"] = [artifact.to_data() for artifact in run.artifacts]
         return data
 
     def _task_run(self, run: TaskRunRecord, origin: dt.datetime | None) -> dict[str, Any]:

@@ -232,7 +232,8 @@ def _test_section(test: dict[str, Any]) -> str:
     css = "pass" if outcome == "passed" else "fail" if outcome == "failed" else ""
     return (
         f'<details open><summary><b class="{css}">{escape(outcome)}</b> {escape(test["nodeid"])}</summary>'
-        f"{''.join(map(_sweep_table, test.get('sweeps', [])))}{timeline_svg(test['flow_runs'])}</details>"
+        f"{''.join(map(_sweep_table, test.get('sweeps', [])))}{timeline_svg(test['flow_runs'])}"
+        f"{_artifacts(test['flow_runs'])}</details>"
     )
 
 
@@ -246,6 +247,25 @@ def _sweep_table(sweep: dict[str, Any]) -> str:
         for point in sweep["points"]
     )
     return f"<p>{escape(sweep['summary'])}</p><table>{head}{rows}</table>"
+
+
+def _artifacts(flow_runs: list[dict[str, Any]]) -> str:
+    """The artifacts the test's runs created: type, key, the run that created it, description."""
+    items = []
+    for artifact, flow_run in _each_artifact(flow_runs):
+        creator = artifact["task_run"] or flow_run
+        text = f"{escape(str(artifact['type']))} <b>{escape(str(artifact['key']))}</b> from {escape(creator)}"
+        if artifact["description"]:
+            text += f": {escape(artifact['description'])}"
+        items.append(f"<li>{text}</li>")
+    return f'<ul class="artifacts">{"".join(items)}</ul>' if items else ""
+
+
+def _each_artifact(flow_runs: list[dict[str, Any]]) -> Any:
+    for flow_run in flow_runs:
+        for artifact in flow_run.get("artifacts", []):
+            yield artifact, flow_run["name"]
+        yield from _each_artifact(flow_run["subflows"])
 
 
 def timeline_svg(flow_runs: list[dict[str, Any]]) -> str:

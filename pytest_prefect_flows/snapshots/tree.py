@@ -10,6 +10,11 @@
         task write: Cached (attempts 0)
       task score[0]: Completed (attempts 1, submitted)
       task score[1]: Failed (attempts 1, raised ValueError, submitted)
+      task report: Completed (attempts 1)
+          artifact markdown 'daily-report'
+
+Artifacts show under the run that created them, by type and key; `include=("artifacts",)` adds
+their data (which may hold dates or counts that change from run to run).
 
 Order. Task runs and subflows the flow called directly come first, in the order they ran (that
 order is the flow's code). Runs submitted to the task runner (`.submit`, `.map`) run concurrently,
@@ -29,10 +34,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_prefect_flows.artifacts import ArtifactRecord
     from pytest_prefect_flows.recording import FlowRunRecord, _RunRecord
 
 #: What `include=` may name, besides the tree itself.
-SECTIONS = ("parameters", "results")
+SECTIONS = ("parameters", "results", "artifacts")
 
 # syrupy's property matcher: matcher(data=value, path=((name, type), ...)) -> value
 Matcher = Callable[..., Any]
@@ -52,7 +58,7 @@ def check_include(include: Any) -> tuple[str, ...]:
     if unknown:
         raise UsageError(
             f"include={include!r} names {', '.join(map(repr, unknown))}; a Prefect run snapshot can "
-            f"include {' and '.join(map(repr, SECTIONS))}, e.g. include=('parameters', 'results')."
+            f"include {', '.join(map(repr, SECTIONS))}, e.g. include=('parameters', 'results')."
         )
     return names
 
@@ -79,8 +85,23 @@ class _Builder:
     def flow(self, run: FlowRunRecord, kind: str, label: str, parent: Path) -> dict[str, Any]:
         path = (*parent, (label, type(run)))
         node = self._node(run, kind, label, path)
+        self._add_artifacts(node, [artifact for artifact in run.artifacts if artifact.task_run is None], path)
         node["children"] = self._children(run, path)
         return node
+
+    def _add_artifacts(self, node: dict[str, Any], artifacts: list[ArtifactRecord], path: Path) -> None:
+        """The artifacts a run created (only when it created some, so older baselines still match)."""
+        if not artifacts:
+            return
+        node["artifacts"] = [
+            {"type": artifact.type, "key": artifact.key}
+            | (
+                {"data": self._match(artifact.data, path, "artifacts", str(i))}
+                if "artifacts" in self.include
+                else {}
+            )
+            for i, artifact in enumerate(artifacts)
+        ]
 
     def _children(self, run: FlowRunRecord, path: Path) -> list[dict[str, Any]]:
         ordered = stable_order(run)
@@ -95,6 +116,8 @@ class _Builder:
                 node = self.flow(child, "subflow", label, path)  # type: ignore[arg-type]
             else:
                 node = self._node(child, "task", label, (*path, (label, type(child))))
+                created = [artifact for artifact in run.artifacts if artifact.task_run is child]
+                self._add_artifacts(node, created, (*path, (label, type(child))))
             node["submitted"] = _submitted(child, run)
             children.append(node)
         return children
@@ -224,6 +247,9 @@ def _lines(node: dict[str, Any], indent: str) -> list[str]:
         lines.append(f"{indent}    parameters: {stable_repr(node['parameters'])}")
     if "result" in node:
         lines.append(f"{indent}    result: {stable_repr(node['result'])}")
+    for artifact in node.get("artifacts", []):
+        data = f": {stable_repr(artifact['data'])}" if "data" in artifact else ""
+        lines.append(f"{indent}    artifact {artifact['type']} {artifact['key']!r}{data}")
     for child in node.get("children", []):
         lines += _lines(child, indent + "  ")
     return lines

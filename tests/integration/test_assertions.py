@@ -410,3 +410,104 @@ def test_order_delay_and_log_helpers(pytester: pytest.Pytester) -> None:
         consecutive=True,
     )
     failure_of(result, "test_logged_fails").fnmatch_lines(["E *WARNING  transform-* | dropped 1 bad rows"])
+
+
+MAPPED = """
+import pytest
+from prefect import flow, task
+from prefect.cache_policies import INPUTS
+from prefect.runtime import task_run
+from pytest_prefect_flows import (
+    AmbiguousTaskError, UnknownTaskError, assert_state, assert_task_cached, assert_task_failed,
+    assert_task_retried, assert_task_states,
+)
+
+@task(cache_policy=INPUTS)
+def fetch_issue(number):
+    return {"number": number}
+
+@task(retries=1, retry_delay_seconds=0)
+def flaky(number):
+    if task_run.run_count == 1 and number != 3:
+        raise ConnectionError(f"reset fetching {number}")
+    return number
+
+@task
+def check(number):
+    if number % 2:
+        raise ValueError(f"odd: {number}")
+    return number
+
+@flow
+def issues(numbers: list[int]):
+    return fetch_issue.map(numbers).result()
+
+@flow
+def retried(numbers: list[int]):
+    return flaky.map(numbers).result()
+
+@flow
+def checked(numbers: list[int]):
+    futures = check.map(numbers)
+    return [future.state.name for future in futures]
+
+def test_cached_means_every_mapped_run(run_flow):
+    run_flow(issues, [1, 2, 3])
+    assert_task_cached(run_flow(issues, [1, 2, 3]), "fetch_issue")
+    assert_state(run_flow(issues, [1, 2]), "Cached", task=fetch_issue)
+
+def test_cached_names_the_runs_that_were_not(run_flow):
+    run_flow(issues, [1])
+    assert_task_cached(run_flow(issues, [1, 2, 3]), "fetch_issue")
+
+def test_where_picks_one_run(run_flow):
+    run_flow(issues, [1])
+    second = run_flow(issues, [1, 2])
+    assert_task_cached(second, "fetch_issue", where={"number": 1})
+    assert_state(second, "Completed", task="fetch_issue", where=lambda t: t.parameters["number"] == 2)
+    run = run_flow(retried, [1, 2, 3])
+    assert_task_retried(run, "flaky", times=0, where={"number": 3})
+    assert_task_states(run, flaky, ["Pending", "Running", "Completed"], where={"number": 3})
+
+def test_retried_every_run(run_flow):
+    assert_task_retried(run_flow(retried, [1, 2]), "flaky", times=1)
+
+def test_failed_every_run(run_flow):
+    run = run_flow(checked, [1, 3, 4])
+    assert_task_failed(run, "check", exc=ValueError, where=lambda t: t.parameters["number"] % 2)
+    assert_task_failed(run, "check", exc=ValueError, match="odd")
+
+def test_the_ambiguity_says_what_to_do(run_flow):
+    run = run_flow(issues, [1, 2])
+    with pytest.raises(AmbiguousTaskError) as error:
+        run.task("fetch_issue")
+    assert isinstance(error.value, UnknownTaskError)
+    assert "name one run with `where=`" in str(error.value)
+    assert run.task("fetch_issue", where={"number": 2}).parameters == {"number": 2}
+    with pytest.raises(UnknownTaskError, match="where=5: task 'fetch_issue' ran 2 time"):
+        run.task("fetch_issue", where=5)
+"""
+
+
+def test_task_names_mean_every_run_of_a_mapped_task(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(MAPPED)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--assert=plain")
+    result.assert_outcomes(passed=4, failed=2)
+    failure_of(result, "test_cached_names_the_runs_that_were_not").fnmatch_lines(
+        [
+            "E * AssertionError: 2 of 3 run(s) of task 'fetch_issue' did not come from the cache.",
+            "E *  expected: Cached",
+            "E *  actual:   fetch_issue-*: Completed (states: Pending -> Running -> Completed)",
+            "E *    fetch_issue-*: Completed (states: Pending -> Running -> Completed)",
+            "E *  note:     a run is Cached when an earlier run stored a result *",
+        ],
+        consecutive=True,
+    )
+    failure_of(result, "test_failed_every_run").fnmatch_lines(
+        [
+            "E * AssertionError: 1 of 3 run(s) of task 'check' are not Failed.",
+            "E *  expected: Failed",
+            "E *  actual:   check-*: Completed*",
+        ],
+        consecutive=True,
+    )

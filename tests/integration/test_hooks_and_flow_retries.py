@@ -111,5 +111,48 @@ def test_hook_errors_and_flow_retries(pytester: pytest.Pytester) -> None:
     assert errors["test_hook_error_warns_by_default"][0]["error"].startswith("TypeError: log_success()")
     assert errors["test_good_hook_passes_under_fail"] == []
     html = (pytester.path / "out/report.html").read_text()
-    assert "State hooks that raised (4)" in html
+    # test_assert_no_hook_errors_fails inspected its hook error: its failure reports it, the report does not
+    assert "State hooks that raised (3)" in html
     assert "<b>log_success</b>" in html
+
+
+INSPECTED = """
+import pytest
+from prefect import flow
+from pytest_prefect_flows import assert_no_hook_errors
+
+def notify(flow, state):  # Prefect 3 calls hook(flow, flow_run, state)
+    pass
+
+@flow(on_completion=[notify])
+def alerting():
+    return 1
+
+def test_checked_inside_pytest_raises(run_flow):
+    run = run_flow(alerting)
+    with pytest.raises(AssertionError, match="notify"):
+        assert_no_hook_errors(run)
+
+def test_looked_at_through_the_record(run_flow):
+    errors = run_flow(alerting).hook_errors
+    assert [type(error) for error in errors] == [TypeError]
+
+def test_never_looked_at(run_flow):
+    run_flow(alerting)
+"""
+
+
+@pytest.mark.parametrize("mode", ["warn", "fail"])
+def test_inspected_hook_errors_are_not_reported_again(pytester: pytest.Pytester, mode: str) -> None:
+    pytester.makepyfile(test_alerting=INSPECTED)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-v", f"--prefect-hook-errors={mode}")
+    if mode == "warn":
+        result.assert_outcomes(passed=3, warnings=1)
+        result.stdout.fnmatch_lines(["test_alerting.py::test_never_looked_at", "*HookErrorWarning*"])
+    else:
+        result.assert_outcomes(passed=2, failed=1)
+        result.stdout.fnmatch_lines(["*test_never_looked_at FAILED*"])
+    hook_lines = [line for line in result.outlines if line.startswith("HOOK ERROR")]
+    assert len(hook_lines) == 1, hook_lines
+    assert "test_never_looked_at" in hook_lines[0]
+    assert result.stdout.str().count("HookErrorWarning") == (1 if mode == "warn" else 0)

@@ -245,3 +245,86 @@ def test_state_is_isolated_between_tests_on_each_xdist_worker(pytester: pytest.P
     pytester.makepyfile(test_second=FAKES_AND_FLOW_WRITES)
     result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--dist", "loadfile", "-q")
     result.assert_outcomes(passed=10)
+
+
+# The first test fills the API with one of everything; the next ones, isolated per test, find none of it.
+EMPTY_PER_TEST = """
+import pytest
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.blocks.system import Secret
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
+from prefect.variables import Variable
+from flows import pipeline
+
+@flow
+def reporting():
+    create_markdown_artifact("# report", key="report")
+
+def test_fills_the_api(run_flow, prefect_harness):
+    run_flow(pipeline, 1)
+    run_flow(reporting)
+    Secret(value="s3cr3t").save("database-password")
+    Variable.set("database-config", {"host": "db"})
+    with prefect_harness.sync_client() as client:
+        flow_id = client.create_flow_from_name("deployed")
+        client.create_deployment(flow_id=flow_id, name="nightly")
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="database", limit=1))
+        client.create_concurrency_limit(tag="database", concurrency_limit=1)
+        client.create_work_pool(WorkPoolCreate(name="pool", type="process"))
+
+def contents(client):
+    return {
+        "flows": client.read_flows(),
+        "flow runs": client.read_flow_runs(),
+        "task runs": client.read_task_runs(),
+        "deployments": client.read_deployments(),
+        "blocks": client.read_block_documents(),
+        "variables": client.read_variables(),
+        "artifacts": client.read_artifacts(),
+        "global concurrency limits": client.read_global_concurrency_limits(),
+        "tag concurrency limits": client.read_concurrency_limits(limit=10, offset=0),
+        "work pools": client.read_work_pools(),
+    }
+
+@pytest.mark.prefect(isolation="test")
+def test_finds_an_empty_api(prefect_harness, run_flow):
+    with prefect_harness.sync_client() as client:
+        assert {name: found for name, found in contents(client).items() if found} == {}
+    assert prefect_harness.restarts == 0 and prefect_harness.alive, "the same server"
+    Secret(value="again").save("database-password")  # block types and schemas are still there
+    assert run_flow(pipeline, 2).result() == 3
+
+@pytest.mark.prefect(isolation="session")
+def test_session_isolation_keeps_runs(prefect_harness):
+    with prefect_harness.sync_client() as client:
+        assert [run.parameters for run in client.read_flow_runs()] == [{"x": 2}]
+"""
+
+
+def test_isolation_test_empties_the_api_before_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(flows=FLOW_MODULE, test_empty=EMPTY_PER_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
+def test_isolation_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nprefect_isolation = test\n")
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        from flows import pipeline
+
+        def test_one(run_flow, prefect_harness):
+            run_flow(pipeline, 1)
+
+        def test_two(run_flow, prefect_harness):
+            with prefect_harness.sync_client() as client:
+                assert client.read_flow_runs() == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    bad = pytester.runpytest_subprocess("--prefect-isolation=module")
+    bad.stderr.fnmatch_lines(["*--prefect-isolation*invalid choice*'module'*session*test*"])
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

@@ -106,3 +106,53 @@ def test_network_guard(pytester: pytest.Pytester) -> None:
         ]
     )
     assert result.stdout.str().count("NetworkWarning") == 1
+
+
+ADVICE_TESTS = """
+import urllib.request
+
+import pytest
+import requests
+from prefect import flow, task
+
+@task
+def fetch_with_requests(url):
+    return requests.get(url, timeout=5).json()
+
+@task
+def fetch_with_urllib(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+@flow
+def pull(url: str, client: str):
+    return (fetch_with_requests if client == "requests" else fetch_with_urllib)(url)
+
+def test_requests_without_a_route(run_flow, fake_dns):
+    _, port = fake_dns
+    assert run_flow(pull, f"http://api.example.com:{port}/data", "requests").result() == {"source": "decoy"}
+
+def test_a_client_prefect_http_does_not_serve(run_flow, prefect_http, fake_dns):
+    _, port = fake_dns
+    assert "decoy" in run_flow(pull, f"http://api.example.com:{port}/data", "urllib").result()
+"""
+
+
+def test_network_warning_names_what_is_missing(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_advice=ADVICE_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "test_advice.py::test_requests_without_a_route",
+            "*NetworkWarning: Flow or task code connected to 1 non-loopback host(s):",
+            "*Missing: a prefect_http route for each URL requested from api.example.com, e.g. "
+            'prefect_http.get("https://api.example.com/...").respond(json=...)*',
+            "test_advice.py::test_a_client_prefect_http_does_not_serve",
+            "*NetworkWarning*",
+            "*prefect_http is active but never saw the requests to api.example.com: their client is "
+            "neither httpx nor requests*",
+        ]
+    )
+    assert "Mock it with the prefect_http fixture" not in result.stdout.str()

@@ -14,7 +14,7 @@ class _BackendWarningOnCleanup:
     """Deleting what the test saved makes SQLAlchemy warn, as the server's SQLite queries do."""
 
     @contextlib.contextmanager
-    def isolated_test(self) -> Iterator[None]:
+    def isolated_test(self, *, empty: bool = False) -> Iterator[None]:
         yield
         warnings.warn("Type object 'JSON' does not refer to an OperatorClass", UserWarning, stacklevel=1)
 

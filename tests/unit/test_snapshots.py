@@ -135,7 +135,8 @@ def test_include_adds_parameters_and_results_through_the_matcher() -> None:
 
 
 def test_include_names_the_sections_it_accepts() -> None:
-    with pytest.raises(UsageError, match=r"include=\('params',\) names 'params'.*'parameters' and 'results'"):
+    accepted = r"include=\('params',\) names 'params'.*'parameters', 'results', 'artifacts'"
+    with pytest.raises(UsageError, match=accepted):
         render_run(flow_run([]), include=("params",))
 
 

@@ -1,23 +1,5 @@
-"""Mock a flow's outbound HTTP (respx) while the Prefect backend's own API traffic goes through.
-
-Why not a plain `respx.mock`: the Prefect client talks to its API over httpx too, so a plain
-`respx.mock` intercepts the engine's own calls (starting with `GET /api/csrf-token`) and every flow
-run fails with "not mocked!" unless each backend call is routed through by hand. `mock_http()`
-passes every request for the backend's origin (scheme, host and port of `PREFECT_API_URL`, read
-from the active Prefect settings when it starts) to the real transport without recording it, so
-`router.calls` holds only the flow's own requests, and anything else that is not mocked is refused.
-Works without pytest::
-
-    with mock_http() as router:
-        router.get("https://api.example.test/orders").respond(json=[{"id": 1}])
-        my_flow()
-
-Leaving it checks that every route was called and names the ones that were not
-(`assert_all_called=False` to skip; `@pytest.mark.prefect(assert_all_called=False)` in pytest).
-A request no route matches raises `UnmockedRequestError` naming it and the routes; while a router is
-active, the task engines' `can_retry` answers no for a task that failed with it, so the mistake is
-reported once instead of once per retry (and no retry delay is spent on it).
-"""
+"""`PrefectHTTPRouter`: a respx router that lets the Prefect backend's API through, names uncalled
+routes, refuses unmocked requests, and answers `requests` too (`_requests.py`)."""
 
 from __future__ import annotations
 
@@ -30,6 +12,7 @@ import respx
 from respx.models import AllMockedAssertionError, PassThrough
 
 from pytest_prefect_flows.exceptions import UnmockedRequestError, UnusedRouteError
+from pytest_prefect_flows.http._requests import RequestsSide
 
 Origin = tuple[str, str, int | None]
 
@@ -54,6 +37,7 @@ class PrefectHTTPRouter(respx.MockRouter):
         self.unmatched: list[httpx.Request] = []
         self._backend_route = respx.Route()
         self._refuses_retries = False
+        self._requests = RequestsSide(self)
 
     def __enter__(self) -> PrefectHTTPRouter:
         super().__enter__()
@@ -62,12 +46,14 @@ class PrefectHTTPRouter(respx.MockRouter):
     def start(self) -> None:
         self.backend_origin = _backend_origin()
         super().start()
+        self._requests.start()
         if not self._refuses_retries:
             _NO_RETRY.add()
             self._refuses_retries = True
 
     def stop(self, clear: bool = True, reset: bool = True, quiet: bool = False) -> None:
         try:
+            self._requests.stop()
             super().stop(clear=clear, reset=reset, quiet=quiet)
         finally:
             if self._refuses_retries:
@@ -83,6 +69,8 @@ class PrefectHTTPRouter(respx.MockRouter):
             )
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        """The response for a request (of httpx, or of `requests` converted); raises `PassThrough`
+        for the backend's API and pass-through routes, `UnmockedRequestError` when no route matches."""
         self._pass_backend(request)
         try:
             return super().handler(request)
@@ -136,6 +124,11 @@ def _caused_by_unmocked_request(exc_or_state: Any) -> bool:
     return False
 
 
+def http_mocked() -> bool:
+    """Whether a router is active in this process (the network guard's advice depends on it)."""
+    return _NO_RETRY.active
+
+
 class _NoRetryOnUnmocked:
     """Process-wide: while any router is active, a task that failed on an unmocked request is not retried."""
 
@@ -143,6 +136,10 @@ class _NoRetryOnUnmocked:
         self._lock = threading.Lock()
         self._active = 0
         self._restore: list[tuple[Any, Any]] = []
+
+    @property
+    def active(self) -> bool:
+        return self._active > 0
 
     def add(self) -> None:
         with self._lock:
