@@ -123,6 +123,7 @@ class FlowCoveragePlugin:
                 self.collector.add_test(item.nodeid, outcome, run_log)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._tests_ran = True  # also on the xdist controller, which gets its workers' reports
         if report.nodeid not in self._outcome:
             return  # a report from an xdist worker: the worker collects that test
         if report.failed:
@@ -162,7 +163,7 @@ class FlowCoveragePlugin:
             return
         if not self._has_anything_to_report():
             return
-        self._tests_ran = session.testscollected > 0 and not self.config.option.collectonly
+        # `--fixtures`, `--collect-only`, a selection of nothing, a collection error: no report
         if self._tests_ran:
             gates = self._run_gates()
             self.gates_skipped = self._why_skip_gates(session, gates)
