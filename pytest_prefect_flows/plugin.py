@@ -6,6 +6,7 @@ fixtures, and only once a test module has imported Prefect itself.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -154,12 +155,20 @@ def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
     if not _prefect_imported():
         yield
         return
-    from pytest_prefect_flows.runner import test_scope
-
-    backend = request.config.stash[backend_key]
-    with test_scope(backend, options) as run_log:
+    with _test_scope(request) as run_log:
         request.node.stash[run_log_key] = run_log
         yield
+
+
+@contextlib.contextmanager
+def _test_scope(request: pytest.FixtureRequest) -> Iterator[RunLog]:
+    from pytest_prefect_flows._failure_report import keep_run_logs_in_their_section, reported
+    from pytest_prefect_flows.runner import test_scope
+
+    keep_run_logs_in_their_section(request.config)
+    backend, options = request.config.stash[backend_key], request.node.stash[options_key]
+    with test_scope(backend, options) as run_log, reported(run_log):
+        yield run_log
 
 
 @pytest.fixture
@@ -191,9 +200,7 @@ def run_flow(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) ->
 def _ensure_scope(request: pytest.FixtureRequest) -> RunLog:
     """The test's run log, entering the test scope now if Prefect was imported by the test itself."""
     if run_log_key not in request.node.stash:
-        from pytest_prefect_flows.runner import test_scope
-
-        scope = test_scope(request.config.stash[backend_key], request.node.stash[options_key])
+        scope = _test_scope(request)
         request.node.stash[run_log_key] = scope.__enter__()
         request.addfinalizer(lambda: scope.__exit__(None, None, None))
     run_log: RunLog = request.node.stash[run_log_key]
@@ -368,10 +375,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when in ("setup", "call") and call.excinfo is not None:
         item.stash[test_raised_key] = True
     run_log = item.stash.get(run_log_key, None)
-    if report.failed and run_log is not None and call.when in ("call", "setup"):
-        from pytest_prefect_flows.runner import format_logs
+    if run_log is not None and (report.failed or call.when == "call"):
+        # the one copy of the run logs: pytest's captured log and stderr leave them out
+        from pytest_prefect_flows._failure_report import RUN_LOGS_SECTION, format_logs
 
-        text = format_logs(run_log)
+        text = format_logs(run_log, verbose=item.config.get_verbosity() > 0)
         if text:
-            report.sections.append(("Captured Prefect flow-run logs", text))
+            report.sections.append((RUN_LOGS_SECTION, text))
     return report
