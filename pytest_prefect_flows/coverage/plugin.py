@@ -265,6 +265,9 @@ class FlowCoveragePlugin:
         self._write_import_check(terminalreporter)
         for line in self.written:
             write(line)
+        failed = [gate for gate in self.gates if not gate.passed]
+        if failed:  # pytest's last line, e.g. "2 passed, 1 gate failed", not green
+            terminalreporter.stats.setdefault("gates failed" if len(failed) > 1 else "gate failed", failed)
 
     def _write_import_check(self, terminalreporter: Any) -> None:
         if self.problems is None or self.discovery is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -113,6 +114,17 @@ def test_task_never_run_fails_cov_fail_under_naming_it(project: pytest.Pytester)
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_failed_gate_is_in_pytests_last_line_not_green(project: pytest.Pytester) -> None:
+    project.makepyfile(test_etl=TESTS)
+    result = project.runpytest_subprocess("--prefect-cov-fail-under=100", "--color=yes")
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    last = result.outlines[-1]
+    assert re.search(r"2 passed.*, .*1 gate failed.* in ", last), last
+    # the line's own colour, which pytest gives a session with an outcome it does not know: yellow
+    assert last.startswith("\x1b[33m="), last
 
 
 @pytest.mark.parametrize(
