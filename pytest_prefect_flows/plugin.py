@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     )
     from pytest_prefect_flows.events import EventLog
     from pytest_prefect_flows.faults import FaultInjector
+    from pytest_prefect_flows.http import PrefectHTTPRouter
     from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.snapshots import PrefectSnapshot
 
 pytest.register_assert_rewrite("pytest_prefect_flows.assertions", "pytest_prefect_flows.events")
 
@@ -274,7 +276,9 @@ def prefect_events(request: pytest.FixtureRequest, _prefect_flows_test_scope: No
 
 
 @pytest.fixture
-def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[Any]:
+def prefect_http(
+    request: pytest.FixtureRequest, _prefect_flows_test_scope: None
+) -> Iterator[PrefectHTTPRouter]:
     """A respx router for the flow's outbound HTTP; the backend's own API traffic passes through."""
     from pytest_prefect_flows.http import mock_http
 
@@ -293,14 +297,15 @@ def _test_raised(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
+def prefect_snapshot(request: pytest.FixtureRequest) -> PrefectSnapshot:
     """syrupy's `snapshot` using `PrefectRunSnapshot`: `assert run == prefect_snapshot`."""
     from pytest_prefect_flows.snapshots import require_syrupy
 
     require_syrupy(request.config)
     from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
 
-    return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+    snapshot: PrefectSnapshot = request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+    return snapshot
 
 
 @pytest.fixture
