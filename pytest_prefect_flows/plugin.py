@@ -309,11 +309,26 @@ def prefect_snapshot(request: pytest.FixtureRequest) -> PrefectSnapshot:
 
 
 @pytest.fixture
-def run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
-    """`run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, run in-process."""
+def prefect_run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
+    """`prefect_run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, in-process."""
     from pytest_prefect_flows.deployments.running import RunDeployment
 
     return RunDeployment(_deployment_runner(request))
+
+
+@pytest.fixture
+def run_deployment(request: pytest.FixtureRequest, prefect_run_deployment: RunDeployment) -> RunDeployment:
+    """Deprecated alias of `prefect_run_deployment` (removed in 0.3)."""
+    from pytest_prefect_flows.exceptions import PrefectFlowsDeprecationWarning
+
+    request.node.warn(
+        PrefectFlowsDeprecationWarning(
+            "The run_deployment fixture is now prefect_run_deployment: a fixture named run_deployment "
+            "hides Prefect's own prefect.deployments.run_deployment from the test function. Request "
+            "prefect_run_deployment instead (the same object); run_deployment goes in 0.3."
+        )
+    )
+    return prefect_run_deployment
 
 
 @pytest.fixture

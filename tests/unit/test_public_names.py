@@ -49,3 +49,43 @@ def test_every_public_name_is_reexported_for_type_checkers() -> None:
     }
 
     assert sorted(set(pytest_prefect_flows.__all__) - reexported) == []
+
+
+# Where flow code and tests import Prefect's names from.
+PREFECT_API = (
+    "prefect",
+    "prefect.artifacts",
+    "prefect.blocks.core",
+    "prefect.blocks.system",
+    "prefect.cache_policies",
+    "prefect.concurrency.sync",
+    "prefect.context",
+    "prefect.deployments",
+    "prefect.events",
+    "prefect.flows",
+    "prefect.futures",
+    "prefect.logging",
+    "prefect.runtime",
+    "prefect.states",
+    "prefect.task_runners",
+    "prefect.tasks",
+    "prefect.testing.utilities",
+    "prefect.transactions",
+    "prefect.variables",
+)
+
+
+def test_no_fixture_hides_a_name_of_prefects_api() -> None:
+    """The naming rule: a fixture named like a Prefect name takes the `prefect_` prefix (a test
+    asking for it could no longer call Prefect's function of that name). Deprecated aliases aside."""
+    import importlib
+
+    public = {
+        f"{module}.{name}"
+        for module in PREFECT_API
+        for name in getattr(importlib.import_module(module), "__all__", [])
+    }
+    deprecated = {"run_deployment"}  # alias of prefect_run_deployment, removed in 0.3
+
+    hidden = [api for api in sorted(public) if api.rpartition(".")[2] in set(plugin_fixtures()) - deprecated]
+    assert hidden == []
