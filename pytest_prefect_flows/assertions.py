@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from prefect.client.schemas.objects import State, StateType
 
+from pytest_prefect_flows._failure_report import IN_SECTION, cap_repeats, error_texts, in_report
 from pytest_prefect_flows.exceptions import UnknownTaskError, UsageError
 from pytest_prefect_flows.recording import (
     HUB,
@@ -675,7 +676,8 @@ def _fail(
     if flow_run is not None:
         lines.append(flow_run.timeline())
     lines.append(HINT)
-    raise AssertionError("\n".join(lines))
+    runs = [*focus, flow_run] if flow_run is not None else focus
+    raise AssertionError(cap_repeats("\n".join(lines), error_texts(runs)))
 
 
 def _task_section(task_run: TaskRunRecord) -> list[str]:
@@ -686,7 +688,9 @@ def _task_section(task_run: TaskRunRecord) -> list[str]:
     error = task_run.exception
     if error is not None:
         lines.append(f"  exception: {_exception_text(error)}")
-    if task_run.logs:
+    if in_report(task_run.logs):
+        lines.append(IN_SECTION)
+    elif task_run.logs:
         lines.append(f"  last log lines of {task_run.name}:")
         lines += [f"    {log_line(record)}" for record in task_run.logs[-LOG_LINES:]]
     return lines

@@ -115,6 +115,10 @@ class PrefectFlowsWarning(UserWarning):
     """Base class of every warning issued by pytest-prefect-flows."""
 
 
+class PrefectFlowsDeprecationWarning(PrefectFlowsWarning, DeprecationWarning):
+    """A name of pytest-prefect-flows that goes away in a later release; the message names its successor."""
+
+
 class UnusedFaultWarning(PrefectFlowsWarning):
     """A failure was injected for a task that never ran."""
 
@@ -136,7 +140,7 @@ class DeploymentCheckError(PrefectFlowsError, AssertionError):
 
 
 class UnknownDeploymentError(UsageError, LookupError):
-    """`run_deployment`/`prefect_deployments` got a name that no `prefect.yaml` deployment has."""
+    """`prefect_run_deployment`/`prefect_deployments` got a name that no `prefect.yaml` deployment has."""
 
 
 class UnusedStubError(PrefectFlowsError, AssertionError):

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     )
     from pytest_prefect_flows.events import EventLog
     from pytest_prefect_flows.faults import FaultInjector
+    from pytest_prefect_flows.http import PrefectHTTPRouter
     from pytest_prefect_flows.native_harness import HarnessReuse
     from pytest_prefect_flows.recording import RunLog
     from pytest_prefect_flows.runner import LogView, RunFlow
+    from pytest_prefect_flows.snapshots import PrefectSnapshot
     from pytest_prefect_flows.sweep import FaultSweep, SweepReport
 
 pytest.register_assert_rewrite("pytest_prefect_flows.assertions", "pytest_prefect_flows.events")
@@ -214,11 +216,14 @@ def _prefect_flows_test_scope(request: pytest.FixtureRequest) -> Iterator[None]:
 def _enter_scope(item: pytest.Item) -> RunLog:
     """The test's run log, entering the test scope now if Prefect was imported by the test itself."""
     if run_log_key not in item.stash:
+        from pytest_prefect_flows._failure_report import keep_run_logs_in_their_section, reported
         from pytest_prefect_flows.runner import test_scope
 
+        keep_run_logs_in_their_section(item.config)
         scope = test_scope(item.config.stash[backend_key], item.stash[options_key], _test_name(item))
         stack = item.stash[test_scope_key]
         run_log = item.stash[run_log_key] = stack.enter_context(scope)
+        stack.enter_context(reported(run_log))  # leaves before the scope does
         stack.callback(_warn_strays, item, run_log)
     return item.stash[run_log_key]
 
@@ -346,7 +351,9 @@ def prefect_events(request: pytest.FixtureRequest, _prefect_flows_test_scope: No
 
 
 @pytest.fixture
-def prefect_http(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> Iterator[Any]:
+def prefect_http(
+    request: pytest.FixtureRequest, _prefect_flows_test_scope: None
+) -> Iterator[PrefectHTTPRouter]:
     """A respx router for the flow's outbound HTTP; the backend's own API traffic passes through."""
     from pytest_prefect_flows.http import mock_http
 
@@ -365,22 +372,38 @@ def _test_raised(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def prefect_snapshot(request: pytest.FixtureRequest) -> Any:
+def prefect_snapshot(request: pytest.FixtureRequest) -> PrefectSnapshot:
     """syrupy's `snapshot` using `PrefectRunSnapshot`: `assert run == prefect_snapshot`."""
     from pytest_prefect_flows.snapshots import require_syrupy
 
     require_syrupy(request.config)
     from pytest_prefect_flows.snapshots.extension import PrefectRunSnapshot
 
-    return request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+    snapshot: PrefectSnapshot = request.getfixturevalue("snapshot").use_extension(PrefectRunSnapshot)
+    return snapshot
 
 
 @pytest.fixture
-def run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
-    """`run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, run in-process."""
+def prefect_run_deployment(request: pytest.FixtureRequest, _prefect_flows_test_scope: None) -> RunDeployment:
+    """`prefect_run_deployment("flow-name/deployment-name", parameters=None) -> FlowRunRecord`, in-process."""
     from pytest_prefect_flows.deployments.running import RunDeployment
 
     return RunDeployment(_deployment_runner(request))
+
+
+@pytest.fixture
+def run_deployment(request: pytest.FixtureRequest, prefect_run_deployment: RunDeployment) -> RunDeployment:
+    """Deprecated alias of `prefect_run_deployment` (removed in 0.3)."""
+    from pytest_prefect_flows.exceptions import PrefectFlowsDeprecationWarning
+
+    request.node.warn(
+        PrefectFlowsDeprecationWarning(
+            "The run_deployment fixture is now prefect_run_deployment: a fixture named run_deployment "
+            "hides Prefect's own prefect.deployments.run_deployment from the test function. Request "
+            "prefect_run_deployment instead (the same object); run_deployment goes in 0.3."
+        )
+    )
+    return prefect_run_deployment
 
 
 @pytest.fixture
@@ -504,12 +527,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[test_raised_key] = True
         _report_backend_failure(item, call.excinfo, report)
     run_log = item.stash.get(run_log_key, None)
-    if report.failed and run_log is not None and call.when in ("call", "setup"):
-        from pytest_prefect_flows.runner import format_logs
+    if run_log is not None and (report.failed or call.when == "call"):
+        # the one copy of the run logs: pytest's captured log and stderr leave them out
+        from pytest_prefect_flows._failure_report import RUN_LOGS_SECTION, format_logs
 
-        text = format_logs(run_log)
+        text = format_logs(run_log, verbose=item.config.get_verbosity() > 0)
         if text:
-            report.sections.append(("Captured Prefect flow-run logs", text))
+            report.sections.append((RUN_LOGS_SECTION, text))
     if call.when == "call" and item.stash.get(sweep_reports_key, None):
         from pytest_prefect_flows.sweep.terminal import add_section
 

@@ -41,7 +41,7 @@ BACKEND_FIXTURES = frozenset(
         "fail_task",
         "fake_blocks",
         "prefect_clock",
-        "run_deployment",
+        "prefect_run_deployment",  # also requested by its deprecated alias run_deployment
         "prefect_deployments",
     }
 )

@@ -542,16 +542,28 @@ class RunLog:
         return outcomes[0][1] if outcomes else None
 
     def on_log(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            for run in self._runs_of(record):
+                run.logs.append(record)
+
+    def holds(self, record: logging.LogRecord) -> bool:
+        """Whether `record` is a run-logger record of one of these runs (so in their `.logs`)."""
+        with self._lock:
+            return bool(self._runs_of(record))
+
+    def _runs_of(self, record: logging.LogRecord) -> list[_RunRecord]:
+        """The recorded task run and flow run a run-logger record belongs to."""
         flow_run_id = getattr(record, "flow_run_id", None)
         task_run_id = getattr(record, "task_run_id", None)
-        with self._lock:
-            task_record = self._task_runs.get(str(task_run_id)) if task_run_id is not None else None
-            if task_record is not None:
-                task_record.logs.append(record)
-                flow_run_id = flow_run_id or task_record.flow_run_id
-            flow_record = self._flow_runs.get(str(flow_run_id))
-            if flow_record is not None:
-                flow_record.logs.append(record)
+        runs: list[_RunRecord] = []
+        task_record = self._task_runs.get(str(task_run_id)) if task_run_id is not None else None
+        if task_record is not None:
+            runs.append(task_record)
+            flow_run_id = flow_run_id or task_record.flow_run_id
+        flow_record = self._flow_runs.get(str(flow_run_id))
+        if flow_record is not None:
+            runs.append(flow_record)
+        return runs
 
     def __repr__(self) -> str:
         return f"<RunLog flow_runs={len(self._flow_runs)} task_runs={len(self._task_runs)}>"

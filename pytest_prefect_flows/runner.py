@@ -283,9 +283,3 @@ def log_line(record: logging.LogRecord) -> str:
     """`LEVEL    run-name | message`, naming the task run when the record came from one."""
     run_name = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None) or "?"
     return f"{record.levelname:<8} {run_name} | {record.getMessage()}"
-
-
-def format_logs(run_log: RunLog, limit: int = 200) -> str:
-    """The last `limit` run-logger lines of the test's runs, for the failing test's report."""
-    lines = [log_line(record) for record in run_log.all_logs()]
-    return "\n".join(lines[-limit:])

@@ -33,8 +33,8 @@ def test_a_failed_etl_deployment_stops_before_the_report(run_flow, prefect_deplo
     assert prefect_deployments.calls[0].timeout == 3600
 
 
-def test_the_etl_deployment_runs_with_its_defaults_merged(run_deployment, data_dir, db_path):
-    run = run_deployment(ETL, parameters={"data_dir": str(data_dir), "db_path": str(db_path)})
+def test_the_etl_deployment_runs_with_its_defaults_merged(prefect_run_deployment, data_dir, db_path):
+    run = prefect_run_deployment(ETL, parameters={"data_dir": str(data_dir), "db_path": str(db_path)})
 
     assert_completed(run)
     assert run.flow_name == "etl-pipeline"

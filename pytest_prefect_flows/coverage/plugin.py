@@ -121,6 +121,7 @@ class FlowCoveragePlugin:
                 self.collector.add_test(item.nodeid, outcome, run_log, sweeps)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._tests_ran = True  # also on the xdist controller, which gets its workers' reports
         if report.nodeid not in self._outcome:
             return  # a report from an xdist worker: the worker collects that test
         if report.failed:
@@ -160,7 +161,7 @@ class FlowCoveragePlugin:
             return
         if not self._has_anything_to_report():
             return
-        self._tests_ran = session.testscollected > 0 and not self.config.option.collectonly
+        # `--fixtures`, `--collect-only`, a selection of nothing, a collection error: no report
         if self._tests_ran:
             gates = self._run_gates()
             self.gates_skipped = self._why_skip_gates(session, gates)
@@ -259,6 +260,9 @@ class FlowCoveragePlugin:
         self._write_import_check(terminalreporter)
         for line in self.written:
             write(line)
+        failed = [gate for gate in self.gates if not gate.passed]
+        if failed:  # pytest's last line, e.g. "2 passed, 1 gate failed", not green
+            terminalreporter.stats.setdefault("gates failed" if len(failed) > 1 else "gate failed", failed)
 
     def _write_import_check(self, terminalreporter: Any) -> None:
         if self.problems is None or self.discovery is None:

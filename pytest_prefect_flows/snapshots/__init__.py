@@ -9,8 +9,34 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any, Protocol
 
 import pytest
+
+
+class PrefectSnapshot(Protocol):
+    """What the `prefect_snapshot` fixture is (syrupy's `SnapshotAssertion` using `PrefectRunSnapshot`),
+    for annotations that import no syrupy: `def test_etl(run_flow, prefect_snapshot: PrefectSnapshot)`."""
+
+    def __eq__(self, other: object) -> bool: ...
+
+    def __call__(
+        self,
+        *,
+        diff: Any = None,
+        diff_data: Any = None,
+        exclude: Any = None,
+        include: Any = None,
+        extension_class: Any = None,
+        matcher: Any = None,
+        name: Any = None,
+    ) -> PrefectSnapshot: ...
+
+    def use_extension(self, extension_class: Any = None) -> PrefectSnapshot: ...
+
+    def with_defaults(
+        self, *, exclude: Any = None, include: Any = None, matcher: Any = None, extension_class: Any = None
+    ) -> PrefectSnapshot: ...
 
 
 def require_syrupy(config: pytest.Config) -> None:

@@ -117,8 +117,7 @@ def search(
 
     Shrinking tries at most `max_shrinks` examples after the first failure (each is a few flow runs).
     """
-    from hypothesis import given
-    from hypothesis import strategies as st
+    from hypothesis import given, strategies as st
 
     chosen = _fault_strategy(faults)
     budget = _ShrinkBudget(_shrinks(max_shrinks))

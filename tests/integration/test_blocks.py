@@ -188,9 +188,9 @@ def test_secret_value_never_reaches_the_output(
     )
     result = pytester.runpytest_subprocess("--tb=long", "-rA", "-s", "--log-level=INFO")
     result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*loaded Secret(value=Secret(*"])  # in the flow-run log section
     result.stdout.fnmatch_lines(
         [
-            "*loaded Secret(value=Secret(*",
             "*fakes: <FakeBlocks blocks=?database-password (secret)?*",
             "*UnknownBlockError: Secret.load('database-pasword'): no block named 'database-pasword'*",
             "E * Registered: database-password (secret)",

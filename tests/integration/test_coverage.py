@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -113,6 +114,34 @@ def test_task_never_run_fails_cov_fail_under_naming_it(project: pytest.Pytester)
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_failed_gate_is_in_pytests_last_line_not_green(project: pytest.Pytester) -> None:
+    project.makepyfile(test_etl=TESTS)
+    result = project.runpytest_subprocess("--prefect-cov-fail-under=100", "--color=yes")
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    last = result.outlines[-1]
+    assert re.search(r"2 passed.*, .*1 gate failed.* in ", last), last
+    # the line's own colour, which pytest gives a session with an outcome it does not know: yellow
+    assert last.startswith("\x1b[33m="), last
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fixtures"],
+        ["--collect-only"],
+        ["-k", "nomatch"],
+        ["-p", "xdist", "-n", "2", "-k", "nomatch"],
+        ["test_broken.py", "test_etl.py"],  # a collection error: the session stops before any test
+    ],
+)
+def test_no_coverage_report_where_no_test_ran(project: pytest.Pytester, args: list[str]) -> None:
+    project.makepyfile(test_etl=TESTS, test_broken="import no_such_module\n")
+    result = project.runpytest_subprocess("--prefect-cov-fail-under=100", *args)
+    result.stdout.no_fnmatch_line("*prefect flow coverage*")
+    result.stdout.no_fnmatch_line("*tasks run*")
 
 
 def test_retry_gate_accepts_retried_task_and_names_the_other(project: pytest.Pytester) -> None:

@@ -1,4 +1,4 @@
-"""Deployments run in tests: `run_deployment`, `prefect_deployments` (orchestrators), `assert_deployable`."""
+"""Deployments run in tests: `prefect_run_deployment`, `prefect_deployments`, `assert_deployable`."""
 
 from __future__ import annotations
 
@@ -42,20 +42,21 @@ from pytest_prefect_flows import (
     DeploymentCheckError, UnknownDeploymentError, UsageError, assert_completed, assert_deployable,
 )
 
-def test_run_deployment_merges_the_deployment_defaults(run_deployment):
-    run = run_deployment("greet/greet-daily", parameters={"name": "Ada"})
+def test_run_deployment_merges_the_deployment_defaults(prefect_run_deployment):
+    run = prefect_run_deployment("greet/greet-daily", parameters={"name": "Ada"})
     assert_completed(run)
     assert run.result() == "hello Ada?"
     assert run.parameters == {"name": "Ada", "punctuation": "?"}
 
-def test_a_templated_default_is_passed_by_the_test(run_deployment):
+def test_a_templated_default_is_passed_by_the_test(prefect_run_deployment):
     with pytest.raises(UsageError, match=r"greet-templated: parameter.s. name default to a `{{ ... }}`"):
-        run_deployment("greet/greet-templated")
-    assert run_deployment("greet/greet-templated", parameters={"name": "Bo"}).result() == "hello Bo!"
+        prefect_run_deployment("greet/greet-templated")
+    templated = prefect_run_deployment("greet/greet-templated", parameters={"name": "Bo"})
+    assert templated.result() == "hello Bo!"
 
-def test_unknown_deployment_names_the_ones_that_exist(run_deployment):
+def test_unknown_deployment_names_the_ones_that_exist(prefect_run_deployment):
     with pytest.raises(UnknownDeploymentError, match="greet/greet-daily"):
-        run_deployment("greet/nightly")
+        prefect_run_deployment("greet/nightly")
 
 def test_orchestrator_runs_its_deployments_in_process(run_flow, prefect_deployments, prefect_runs):
     run = run_flow(fan_out, ["Ada", "Linus"])
@@ -91,3 +92,26 @@ def test_deployments_run_in_process(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess()
 
     result.assert_outcomes(passed=7)
+
+
+def test_the_old_run_deployment_fixture_works_and_names_its_successor(pytester: pytest.Pytester) -> None:
+    pytester.mkpydir("flows").joinpath("greet.py").write_text(FLOWS)
+    pytester.path.joinpath("prefect.yaml").write_text(PREFECT_YAML)
+    pytester.makepyfile(
+        test_old_name="""
+        def test_old_name(run_deployment, prefect_run_deployment):
+            assert run_deployment is prefect_run_deployment
+            assert run_deployment("greet/greet-daily").result() == "hello world?"
+        """
+    )
+
+    result = pytester.runpytest_subprocess()
+
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_old_name.py:*: PrefectFlowsDeprecationWarning: The run_deployment fixture is now "
+            "prefect_run_deployment: a fixture named run_deployment hides Prefect's own "
+            "prefect.deployments.run_deployment *",
+        ]
+    )
