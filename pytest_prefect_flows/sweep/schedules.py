@@ -91,6 +91,15 @@ def _size(schedule: tuple[Fault, ...], points: list[FaultPoint], inputs: str) ->
     return len(inputs) * 10**6 + len(schedule) * 10**4 + ranks
 
 
+def _search_settings(chosen: Any) -> Any:
+    """check_idempotent's settings; flow runs between draws are not slow input generation."""
+    from hypothesis import HealthCheck
+    from hypothesis import settings as Settings
+
+    base = _settings(chosen)
+    return Settings(base, suppress_health_check=[*base.suppress_health_check, HealthCheck.too_slow])
+
+
 def _shrinks(max_shrinks: Any) -> int | None:
     if max_shrinks is None or (
         isinstance(max_shrinks, int) and not isinstance(max_shrinks, bool) and max_shrinks >= 0
@@ -154,7 +163,7 @@ def search(
     example.__name__ = example.__qualname__ = f"fault_schedules_of_{check.target.name}".replace("-", "_")
     example._hypothesis_internal_add_digest = _database_key(check.target)  # type: ignore[attr-defined]
     try:
-        _settings(settings)(given(st.data())(example))()
+        _search_settings(settings)(given(st.data())(example))()
     except _ScheduleFailed as failure:
         points = [failure.point]
     except _ShrinkBudgetSpent:

@@ -109,7 +109,7 @@ def test_unknown_backend_value(pytester: pytest.Pytester) -> None:
     result = run_inline(pytester, "def test_it():\n    pass\n", "--prefect-backend=bogus")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*prefect_backend = 'bogus' is not a backend. Use `ephemeral`*or `server:<URL>`*"]
+        ["*argument --prefect-backend: 'bogus' is not a backend; use `ephemeral`*or `server:<URL>`*"]
     )
     assert "Traceback" not in result.stderr.str()
 
