@@ -79,6 +79,22 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+OWN_WARNINGS_FILTER = "default::pytest_prefect_flows.PrefectFlowsWarning"
+
+
+def _keep_own_warnings_warnings(config: pytest.Config) -> None:
+    """A suite that turns every warning into an error (`filterwarnings = error`, `-W error`) passes
+    with the plugin as it did without: the plugin's own warnings stay warnings unless a filter names
+    them (`error::pytest_prefect_flows.NetworkWarning` still makes one an error)."""
+    ini: list[str] = config.getini("filterwarnings")
+    cmdline: list[str] = config.known_args_namespace.pythonwarnings or []
+    if any("pytest_prefect_flows" in line for line in [*ini, *cmdline]):
+        return
+    config.addinivalue_line("filterwarnings", OWN_WARNINGS_FILTER)
+    if cmdline:  # pytest applies -W after the ini's filters
+        config.known_args_namespace.pythonwarnings = [*cmdline, OWN_WARNINGS_FILTER]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _options.MARKER_HELP)
     from pytest_prefect_flows.backend import make_backend
@@ -86,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.option.help:
         _options.check_all(config)
+    _keep_own_warnings_warnings(config)
     try:
         backend = make_backend(_options.get(config, "prefect_backend"))
         backend.__enter__()

@@ -93,8 +93,7 @@ def _size(schedule: tuple[Fault, ...], points: list[FaultPoint], inputs: str) ->
 
 def _search_settings(chosen: Any) -> Any:
     """check_idempotent's settings; flow runs between draws are not slow input generation."""
-    from hypothesis import HealthCheck
-    from hypothesis import settings as Settings
+    from hypothesis import HealthCheck, settings as Settings
 
     base = _settings(chosen)
     return Settings(base, suppress_health_check=[*base.suppress_health_check, HealthCheck.too_slow])

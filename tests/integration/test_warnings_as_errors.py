@@ -1,5 +1,5 @@
-"""docs/api.md: the plugin's default warnings fail a suite that turns warnings into errors, and the
-`filterwarnings` line the page gives keeps such a suite as it was."""
+"""docs/api.md: the plugin's default warnings stay warnings in a suite that turns every warning into
+an error, and become errors where a filter names them."""
 
 from __future__ import annotations
 
@@ -21,24 +21,31 @@ def test_runs(run_flow):
 
 
 @pytest.mark.parametrize(
-    ("filters", "outcome"),
+    ("filters", "args", "outcome"),
     [
-        (["error", "ignore::DeprecationWarning"], {"failed": 1}),
+        (["error", "ignore::DeprecationWarning"], [], {"passed": 1}),
+        ([], ["-W", "error", "-W", "ignore::DeprecationWarning"], {"passed": 1}),
         (
-            ["error", "ignore::DeprecationWarning", "ignore::pytest_prefect_flows.PrefectFlowsWarning"],
-            {"passed": 1},
+            ["error", "ignore::DeprecationWarning", "error::pytest_prefect_flows.HookErrorWarning"],
+            [],
+            {"failed": 1},
+        ),
+        (
+            ["ignore::DeprecationWarning"],
+            ["-W", "error::pytest_prefect_flows.PrefectFlowsWarning"],
+            {"failed": 1},
         ),
     ],
-    ids=["warnings-as-errors", "with-the-documented-ignore"],
+    ids=["ini-error-stays-green", "cmdline-error-stays-green", "named-in-ini", "named-on-cmdline"],
 )
-def test_filterwarnings_error_and_the_documented_ignore(
-    pytester: pytest.Pytester, filters: list[str], outcome: dict[str, int]
+def test_own_warnings_become_errors_only_where_a_filter_names_them(
+    pytester: pytest.Pytester, filters: list[str], args: list[str], outcome: dict[str, int]
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    pytester.makeini("[pytest]\nfilterwarnings =\n" + "".join(f"    {line}\n" for line in filters))
+    if filters:
+        pytester.makeini("[pytest]\nfilterwarnings =\n" + "".join(f"    {line}\n" for line in filters))
 
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
 
     result.assert_outcomes(**outcome)
-    if "failed" in outcome:
-        result.stdout.fnmatch_lines(["*HookErrorWarning: 1 state hook(s) raised*"])
+    result.stdout.fnmatch_lines(["*HookErrorWarning: 1 state hook(s) raised*"])
