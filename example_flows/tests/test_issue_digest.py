@@ -54,7 +54,9 @@ def test_a_dropped_connection_is_fetched_again(run_flow, prefect_http):
     assert_completed(run)
     assert_task_retried(run, "fetch_issues", times=1, where={"repo": "acme/api"})
     assert_task_retried(run, "fetch_issues", times=0, where={"repo": "acme/web"})
-    assert isinstance(run.task("fetch_issues", where=0).attempt_exceptions[1], requests.ConnectionError)
+    assert isinstance(
+        run.task("fetch_issues", where={"repo": "acme/api"}).attempt_exceptions[1], requests.ConnectionError
+    )
 
 
 def test_a_tracker_that_keeps_timing_out_fails_after_every_retry(run_flow, prefect_http):
