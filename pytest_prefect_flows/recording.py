@@ -43,9 +43,21 @@ _FAILED_TYPES = frozenset({"FAILED", "CRASHED"})
 _current_flow_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pytest_prefect_flows_current_flow_run", default=None
 )
+
+
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """A `record_runs()` block as a context knows it: its name and the block around it. No reference
+    to its RunLog: a thread started inside the block (Prefect's log worker) keeps the context, and
+    the block's records must be freed with the block."""
+
+    name: str
+    outer: _Block | None
+
+
 # The innermost `record_runs()` block this context runs in: Prefect copies the context into the
 # threads and event loops that run a flow's tasks, so a run knows whose block started it.
-_recording_for: contextvars.ContextVar[RunLog | None] = contextvars.ContextVar(
+_recording_for: contextvars.ContextVar[_Block | None] = contextvars.ContextVar(
     "pytest_prefect_flows_recording_for", default=None
 )
 # Threads a named `record_runs()` block (a test) started and left running, with the block's name.
@@ -347,7 +359,7 @@ class RunLog:
         self.name = name
         # who started flow runs that are not this block's -> those runs
         self.strays: dict[str, list[str]] = {}
-        self._outer: RunLog | None = None
+        self._block: _Block | None = None
         self._ignored: set[str] = set()
         self._lock = threading.RLock()
         self._flow_runs: dict[str, FlowRunRecord] = {}
@@ -407,10 +419,10 @@ class RunLog:
             return None
         owner = _recording_for.get()
         if owner is not None:
-            inside: RunLog | None = owner
-            while inside is not None and inside is not self:
-                inside = inside._outer
-            return None if inside is self else owner.name or "an earlier record_runs() block"
+            inside: _Block | None = owner
+            while inside is not None and inside is not self._block:
+                inside = inside.outer
+            return None if inside is not None else owner.name or "an earlier record_runs() block"
         return _thread_origin.get(threading.current_thread())
 
     def _ignores(self, run_id: str, parent_id: str | None, engine: Any = None) -> bool:
@@ -725,14 +737,14 @@ def record_runs(run_log: RunLog | None = None) -> Iterator[RunLog]:
     """Record every flow and task run started inside the block (imports Prefect)."""
     run_log = run_log or RunLog()
     threads_before = set(threading.enumerate())
-    run_log._outer = _recording_for.get()
-    _recording_for.set(run_log)
+    run_log._block = block = _Block(run_log.name, _recording_for.get())
+    _recording_for.set(block)
     HUB.add(run_log)
     try:
         yield run_log
     finally:
         HUB.remove(run_log)
-        _recording_for.set(run_log._outer)
+        _recording_for.set(block.outer)
         if run_log.name:
             _note_threads_left_running(threads_before, run_log.name)
 
