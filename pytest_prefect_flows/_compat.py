@@ -481,8 +481,9 @@ def forget_thread_at_exit(thread: threading.Thread) -> bool:
 def release_stuck_run_sync_loop(grace: float) -> threading.Thread | None:
     """Let Prefect start a new run-sync event loop if its current one is blocked; return its thread.
 
-    Prefect 3.x (checked on 3.4-3.9) runs an async flow called from sync code on one shared
-    daemon thread, `RunSyncEventLoopThread` (`prefect._internal.concurrency.threads._run_sync_loop`).
+    Prefect 3.x (read on 3.9.1; other 3.x versions not checked) runs an async flow called from sync
+    code on one shared daemon thread, `RunSyncEventLoopThread`
+    (`prefect._internal.concurrency.threads._run_sync_loop`).
     A task that blocks that loop (`threading.Event().wait()` in an `async def` task) blocks every
     later sync-to-async call of the session. If the loop does not answer within `grace` seconds,
     this marks it shut down, which `get_run_sync_loop()` takes as its cue to start a fresh one; the
