@@ -476,3 +476,37 @@ def forget_thread_at_exit(thread: threading.Thread) -> bool:
     with threading._shutdown_locks_lock:  # type: ignore[attr-defined]
         shutdown_locks.discard(lock)
     return True
+
+
+def release_stuck_run_sync_loop(grace: float) -> threading.Thread | None:
+    """Let Prefect start a new run-sync event loop if its current one is blocked; return its thread.
+
+    Prefect 3.x (read on 3.9.1; other 3.x versions not checked) runs an async flow called from sync
+    code on one shared daemon thread, `RunSyncEventLoopThread`
+    (`prefect._internal.concurrency.threads._run_sync_loop`).
+    A task that blocks that loop (`threading.Event().wait()` in an `async def` task) blocks every
+    later sync-to-async call of the session. If the loop does not answer within `grace` seconds,
+    this marks it shut down, which `get_run_sync_loop()` takes as its cue to start a fresh one; the
+    blocked daemon thread is left behind (the interpreter's exit does not wait for daemon threads).
+    Goes when Prefect stops sharing one loop thread, or a stuck loop can be replaced another way.
+    """
+    threads = _run_sync_loop_module()
+    loop_thread = getattr(threads, "_run_sync_loop", None) if threads is not None else None
+    loop = getattr(loop_thread, "_loop", None)
+    if loop_thread is None or loop is None or not loop_thread.thread.is_alive() or not loop_thread.running:
+        return None
+    answered = threading.Event()
+    try:
+        loop.call_soon_threadsafe(answered.set)
+    except RuntimeError:  # the loop is closed
+        return None
+    if answered.wait(grace):
+        return None
+    loop_thread.shutdown()
+    return loop_thread.thread  # type: ignore[no-any-return]
+
+
+def _run_sync_loop_module() -> Any:
+    import sys
+
+    return sys.modules.get("prefect._internal.concurrency.threads")

@@ -22,7 +22,9 @@ A thread cannot be stopped from outside while it waits in C (a `sleep`, a lock, 
 `abandoned_workers()` keeps the test from waiting for one: when a flow run is interrupted (by the
 guard, pytest-timeout's signal, Ctrl-C), the thread-pool task runner's exit leaves its busy worker
 threads running instead of joining them, warns with their names (`AbandonedThreadWarning`), and the
-interpreter's exit does not wait for them either.
+interpreter's exit does not wait for them either. An async task that blocks Prefect's shared
+run-sync event loop thread is handled the same way: that loop is left behind and Prefect starts a
+new one for the next flow run.
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ class FlowRunInterrupted(InterruptTest):
         self.details = details or self.details
 
     def as_error(self) -> FlowRunTimeoutError:
-        """The error for the test: the summary, the run's timeline and what to do."""
+        """The error for the test: the summary, the run's timeline and what to do.
+
+        Called where the test sees the interrupt, before its report is made: an async task still
+        blocking Prefect's shared event loop thread would block the report and every later test.
+        """
+        _release_stuck_event_loop(self)
         return FlowRunTimeoutError(f"{self}\n{self.details}".rstrip())
 
 
@@ -291,3 +298,22 @@ def abandoned_workers() -> Iterator[None]:
         yield
     finally:
         ThreadPoolTaskRunner.__exit__ = original  # type: ignore[method-assign]
+
+
+def _release_stuck_event_loop(reason: BaseException) -> None:
+    """An async task blocking Prefect's shared run-sync loop must not block the next tests' flows."""
+    from pytest_prefect_flows._compat import release_stuck_run_sync_loop
+
+    thread = release_stuck_run_sync_loop(_WORKER_GRACE)
+    if thread is None:
+        return
+    frame = sys._current_frames().get(thread.ident or -1)
+    stack = "".join(traceback.format_stack(frame)[-3:]) if frame is not None else ""
+    warnings.warn(
+        AbandonedThreadWarning(
+            f"event loop thread {thread.name!r} was still blocked when its flow run was interrupted "
+            f"({type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}); it is left "
+            f"blocked in the background and later flow runs use a new one. It was at:\n{stack}"
+        ),
+        stacklevel=4,
+    )
