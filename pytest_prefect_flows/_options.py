@@ -257,6 +257,7 @@ def add_options(parser: pytest.Parser) -> None:
             kwargs["type"] = _command_line(option.convert, flag)
         if option.choices is not None:
             kwargs["choices"] = option.choices
+            kwargs["metavar"] = "{" + ",".join(option.choices) + "}"  # pytest < 8.1 shows DEST otherwise
         if option.metavar is not None:
             kwargs["metavar"] = option.metavar
         if option.ini_type == "linelist":
