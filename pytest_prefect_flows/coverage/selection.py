@@ -34,7 +34,8 @@ _NARROWING_OPTIONS = {
 def command_line(config: pytest.Config) -> argparse.Namespace:
     """The options given on the command line itself (not `addopts` nor `PYTEST_ADDOPTS`)."""
     parser = config.stash.get(parser_key, None)
-    if parser is None:  # the plugin was registered after the command line was parsed
+    # registered after the command line was parsed; or --help, whose action pytest 8.0 runs again
+    if parser is None or config.option.help:
         return config.option
     return parser.parse_known_args(list(config.invocation_params.args))
 
