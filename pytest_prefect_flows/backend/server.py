@@ -8,6 +8,7 @@ process, the access log nobody reads, and an HTTP middleware layer whose job is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,7 @@ def make_server(backend: IsolatedBackend) -> Any:
     app = create_app(settings=backend.settings, ephemeral=True, ignore_cache=True)
     json_by_default = remove_default_content_type_middleware(app)
     config = uvicorn.Config(
-        WriteCounter(LoopbackRequests(app, json_by_default=json_by_default), backend),
+        WriteCounter(OneWriterAtATime(LoopbackRequests(app, json_by_default=json_by_default)), backend),
         log_level="error",
         access_log=False,
         lifespan="on",
@@ -84,6 +85,32 @@ class LoopbackRequests:
                 headers.append((b"content-type", b"application/json"))
             scope["headers"] = headers
         await self.app(scope, receive, send)
+
+
+class OneWriterAtATime:
+    """ASGI wrapper: requests that may write the database are handled one at a time.
+
+    Prefect's API opens a write as a deferred SQLite transaction: it reads, then writes. When
+    another request commits in between (run logs shipped by Prefect's log worker while a test's
+    flow run is created), SQLite refuses the write at once with "database is locked" (the busy
+    timeout does not apply to a stale read snapshot), the API answers 503, and Prefect's client
+    sleeps about 2 s before it retries: 4 such sleeps in a 400-test session. Here a POST, PUT,
+    PATCH or DELETE waits for the one before it to finish instead; reads run as before. Every
+    request still goes through Prefect's API and its rules unchanged.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._lock: asyncio.Lock | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await self.app(scope, receive, send)
 
 
 def _body_without_type(method: str, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -321,3 +321,68 @@ def test_xdist_workers_get_backends_of_their_own_from_one_template_built_once(
 
     pytester.runpytest_subprocess("-q").assert_outcomes(passed=6)
     assert (cache / files[0]).stat().st_mtime_ns == built
+
+
+def test_run_logs_shipped_while_flows_run_never_make_the_api_answer_503(pytester: pytest.Pytester) -> None:
+    """Prefect's log worker writes run logs while the test's next flow run is created: on SQLite a
+    read-then-write transaction that meets a commit in between fails at once ("database is
+    locked"), the API answers 503 and Prefect's client sleeps about 2 s before retrying. A thread
+    writing logs through the API as fast as it can makes that meeting certain within a few flows."""
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import threading
+        import uuid
+
+        import httpx
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import LogCreate
+        from prefect.types import DateTime
+
+        from flows import small
+
+        def test_flows_while_logs_are_written(prefect_harness, monkeypatch):
+            answers, stop = [], threading.Event()
+            sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
+
+            def send(self, request, **kwargs):
+                response = sync_send(self, request, **kwargs)
+                answers.append(response.status_code)
+                return response
+
+            async def send_async(self, request, **kwargs):
+                response = await async_send(self, request, **kwargs)
+                answers.append(response.status_code)
+                return response
+
+            monkeypatch.setattr(httpx.Client, "send", send)
+            monkeypatch.setattr(httpx.AsyncClient, "send", send_async)
+
+            def write_logs():
+                with get_client(sync_client=True) as client:
+                    flow_run_id = uuid.uuid4()
+                    while not stop.is_set() and 503 not in answers:
+                        client.create_logs([
+                            LogCreate(
+                                name="noise", level=20, message="x" * 200, timestamp=DateTime.now("UTC"),
+                                flow_run_id=flow_run_id,
+                            ).model_dump(mode="json")
+                            for _ in range(20)
+                        ])
+
+            writer = threading.Thread(target=write_logs)
+            writer.start()
+            try:
+                for _ in range(30):
+                    assert small() == 6
+                    if 503 in answers:
+                        break
+            finally:
+                stop.set()
+                writer.join()
+            assert 503 not in answers, f"503 to {answers.count(503)} of {len(answers)} requests"
+            assert len(answers) > 60
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)
