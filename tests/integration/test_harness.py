@@ -386,3 +386,26 @@ def test_run_logs_shipped_while_flows_run_never_make_the_api_answer_503(pytester
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.fresh_interpreter  # the fork server's children end with os._exit: no atexit
+def test_a_process_that_served_the_api_leaves_its_objects_out_of_the_final_collection(
+    pytester: pytest.Pytester,
+) -> None:
+    """Collecting a million objects only to free memory the process returns anyway made every
+    session (and xdist worker) exit about 0.8 s later; a session that started no server is as before."""
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makeconftest(
+        """
+        import atexit, gc, pathlib
+
+        # registered before the plugin's own exit hook, so it runs after it
+        atexit.register(lambda: pathlib.Path("frozen.txt").write_text(str(gc.get_freeze_count())))
+        """
+    )
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    pytester.makepyfile(test_flow="from flows import small\n\ndef test_flow():\n    assert small() == 6\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_plain.py").assert_outcomes(passed=1)
+    assert int((pytester.path / "frozen.txt").read_text()) == 0
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_flow.py").assert_outcomes(passed=1)
+    assert int((pytester.path / "frozen.txt").read_text()) > 100_000
