@@ -16,16 +16,19 @@ Prefect's default logging (INFO, its console handler under pytest's capture: no
   with an empty one (cold: a CI job without a cache).
 * **suite**: `--tests` tests (in modules of 20), each running the 3-task flow once through
   `run_flow`; the plugin serial against `--parallel` (pytest-xdist), both warm; per test, the
-  session's seconds divided by the tests, and what is left after the per-flow median (the per-test
-  cost: scope setup, recording, cleanup).
+  session's seconds divided by the tests, and, from the serial session's own durations, the median
+  time from one test's end to the next's against the median time in the test function: the
+  difference is the per-test cost beyond the flow (scope setup, recording, cleanup, pytest).
 
 Prints medians, ratios, the CPU count and the load average before and after: the machine may be
-shared, so compare within one run.
+shared, so compare within one run. The child processes may write bytecode (a user's Python caches
+that of their test modules), and the script warns when Prefect itself was installed without it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -73,6 +76,32 @@ def native_harness():
 @pytest.fixture
 def records(request):
     return None if os.environ.get("BENCH_NATIVE") else request.getfixturevalue("prefect_runs")
+
+
+_CALLS, _TESTS, _LAST = [], [], []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _CALLS.append(report.duration)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    import time
+
+    now = time.perf_counter()
+    if _LAST:
+        _TESTS.append(now - _LAST[-1])
+    _LAST.append(now)
+
+
+def pytest_sessionfinish(session):
+    if os.environ.get("BENCH_DURATIONS") and _CALLS:
+        import json
+        import statistics
+
+        with open(os.environ["BENCH_DURATIONS"], "w") as handle:
+            json.dump({"call": statistics.median(_CALLS), "test": statistics.median(_TESTS)}, handle)
 """
 
 PER_FLOW_TEST = """
@@ -141,6 +170,7 @@ _REMOVED_ENV = (
     "PREFECT_API_KEY",
     "PREFECT_PROFILE",
     "PREFECT_LOGGING_LEVEL",
+    "PYTHONDONTWRITEBYTECODE",  # a user's Python caches the bytecode of the test modules
 )
 
 
@@ -246,14 +276,20 @@ def suite(tmp: Path, args: argparse.Namespace, warm: Path, flow_ms: float | None
     }
     tests = len(modules) * per_module
     where = make_suite(tmp / "suite", modules)
-    serial, serial_session = run_pytest(where, cache=warm)
+    durations = tmp / "suite-durations.json"
+    serial, serial_session = run_pytest(where, cache=warm, env={"BENCH_DURATIONS": str(durations)})
     parallel, _ = run_pytest(where, *shlex.split(args.parallel), cache=warm)
     per_test = 1000 * serial_session / tests
-    beyond = f", {per_test - flow_ms:.0f} ms beyond the per-flow median (target 15 ms)" if flow_ms else ""
+    median = {key: 1000 * value for key, value in json.loads(durations.read_text()).items()}
     print(
         f"{tests}-test suite (one 3-task flow each, through run_flow), wall: serial {serial:.1f} s "
         f"(target 40 s), {args.parallel} {parallel:.1f} s: {serial / parallel:.2f}x (target 1.6x); "
-        f"per test {per_test:.0f} ms of pytest's session{beyond}"
+        f"per test {per_test:.0f} ms of pytest's session\n"
+        f"  serial, medians per test: {median['test']:.1f} ms from one test's end to the next's, "
+        f"{median['call']:.1f} ms in the test function (its flow run through run_flow): "
+        f"{median['test'] - median['call']:.1f} ms a test beyond its flow (target 15 ms: setup, "
+        "recording, cleanup, pytest's own reports)"
+        + (f"; per-flow median of the per-flow case: {flow_ms:.1f} ms" if flow_ms else "")
     )
 
 
@@ -283,6 +319,14 @@ def main() -> None:
 
     import prefect
 
+    bytecode = Path(importlib.util.cache_from_source(prefect.__file__))
+    if not bytecode.exists():
+        print(
+            f"WARNING: {bytecode} does not exist: Prefect was installed without bytecode (uv does that "
+            "unless --compile-bytecode; pip compiles it), so every process below compiles Prefect "
+            "from source (about 5 s here) and no figure is what users meet. Run "
+            f"`{sys.executable} -m compileall -q {Path(prefect.__file__).parents[1]}` first."
+        )
     load_before = os.getloadavg()
     print(
         f"prefect {prefect.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} cores; "
