@@ -413,3 +413,57 @@ def test_prefects_objects_are_left_out_of_garbage_collections_once_its_server_is
     assert int((pytester.path / "at_exit.txt").read_text()) == 0
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_flow.py").assert_outcomes(passed=1)
     assert int((pytester.path / "at_exit.txt").read_text()) > 100_000
+
+
+def test_a_known_flow_is_not_created_again_and_a_changed_one_is_read_again(pytester: pytest.Pytester) -> None:
+    """Prefect's engine asks the API to create the flow before every run; for a flow that exists the
+    API returns the stored row unchanged, which the backend then answers without the database, until
+    anything may have changed a flow (an update, a delete, `isolation="test"`)."""
+    pytester.makepyfile(flows=FLOW_MODULE)
+    pytester.makepyfile(
+        """
+        import pytest
+        import prefect.server.models.flows as flow_models
+
+        from flows import small
+
+        @pytest.fixture
+        def created(monkeypatch):
+            calls = []
+            create_flow = flow_models.create_flow
+
+            async def counted(*args, **kwargs):
+                calls.append(kwargs["flow"].name)
+                return await create_flow(*args, **kwargs)
+
+            monkeypatch.setattr(flow_models, "create_flow", counted)
+            return calls
+
+        def test_runs_of_one_flow(created, prefect_harness):
+            for _ in range(3):
+                assert small() == 6
+            assert created == ["small"], "only the first run's request reached Prefect's route"
+            with prefect_harness.sync_client() as client:
+                flow_id = client.read_flow_by_name("small").id
+                for _ in range(2):
+                    answer = client._client.post("/flows/", json={"name": "small"})
+                    assert answer.status_code == 200
+                    assert answer.json() == client._client.get(f"/flows/{flow_id}").json()
+                asked = len(created)
+                client._client.patch(f"/flows/{flow_id}", json={"tags": ["changed"]}).raise_for_status()
+                assert client._client.post("/flows/", json={"name": "small"}).json()["tags"] == ["changed"]
+                assert len(created) == asked + 1
+                client.delete_flow(flow_id)
+            assert small() == 6, "a deleted flow is created again"
+            assert len(created) == asked + 2
+            with prefect_harness.sync_client() as client:
+                assert client.read_flow_by_name("small").id != flow_id
+
+        @pytest.mark.prefect(isolation="test")
+        def test_an_emptied_api(created, prefect_harness):
+            assert small() == 6
+            assert created == ["small"]
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
