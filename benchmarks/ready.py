@@ -33,24 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-FLOWS = """
-from prefect import flow, task
+from benchmarks._suites import THREE_TASK_FLOWS  # noqa: E402
 
-
-@task
-def step(x):
-    return x + 1
-
-
-@flow
-def three_tasks():
-    return sum(step(i) for i in range(3))
-
-
-def plain(x):
-    return x * 2
-"""
+FLOWS = THREE_TASK_FLOWS + "\n\ndef plain(x):\n    return x * 2\n"
 
 UNIT_MODULE = """
 import flows

@@ -41,20 +41,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-FLOWS = """
-from prefect import flow, task
+from benchmarks._suites import THREE_TASK_FLOWS  # noqa: E402
 
-
-@task
-def step(x):
-    return x + 1
-
-
-@flow
-def three_tasks():
-    return sum(step(i) for i in range(3))
-"""
+FLOWS = THREE_TASK_FLOWS
 
 CONFTEST = """
 import os
