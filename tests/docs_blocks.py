@@ -14,10 +14,18 @@ imported for it, so a block that lost an import fails. The three kinds of block:
 `<!-- not-run -->` right above a block leaves it out: a fragment for reading only (kept rare), or a
 script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py.
 
-A ```text block right after `<!-- output: COMMAND -->` shows what COMMAND prints: its lines (`...`
-skips any number of them) are checked, in order, against a real run. `<!-- output: COMMAND | varies:
-REGEX -->` leaves out of the comparison what REGEX matches, in the page and in the output: a figure
-that honestly differs from run to run.
+A ```text block is what a program prints, and the line above it says which (an unmarked one, or a
+fence without a language, fails):
+- `<!-- output: COMMAND -->`: its lines (`...` skips any number of them; a line ending in ` ...`
+  matches the start of one) are checked, in order, against a real run of COMMAND from the repository
+  root. Options, after ` | `: `cwd: DIR` runs it from DIR (one of the projects in tests/docs_outputs/,
+  say), `status: N` is its exit status (default 0), `varies: REGEX` leaves out of the comparison what
+  REGEX matches, in the page and in the output: a figure that honestly differs from run to run.
+  Each distinct command runs once per process.
+- `<!-- measured: benchmarks/NAME.py ARGS -->`: a benchmark's figures; the script must exist and
+  declare the options given.
+- `<!-- stored: PATH -->`: what a run stored in PATH (a snapshot the suite's own tests compare with
+  a real run); its lines are found in order in the file.
 The snapshot examples' baselines are syrupy's, in `docs/__snapshots__/` (`pytest docs/snapshots.md
 --snapshot-update` after changing them).
 """
