@@ -160,7 +160,7 @@ def test_a_measured_block_names_a_benchmark_and_options_it_takes(tmp_path, reque
         _evaluate(page, request)
 
     page.write_text(f"<!-- measured: benchmarks/no_such_script.py -->\n{shown}")
-    with pytest.raises(SybilFailure, match="no_such_script.py is not a script under benchmarks/"):
+    with pytest.raises(SybilFailure, match=r"no_such_script\.py is not a script under benchmarks/"):
         _evaluate(page, request)
 
 
@@ -177,7 +177,7 @@ def test_a_stored_block_is_found_in_its_file_with_the_files_indentation(tmp_path
 
 
 def test_a_shown_output_runs_in_its_folder_and_checks_the_exit_status(tmp_path, request) -> None:
-    command = f"<!-- output: python -c \"import os, sys; print(os.getcwd()); sys.exit(3)\" | cwd: {tmp_path}"
+    command = f'<!-- output: python -c "import os, sys; print(os.getcwd()); sys.exit(3)" | cwd: {tmp_path}'
     page = _page(tmp_path, f"{command} | status: 3 -->\n```text\n{tmp_path}\n```\n")
 
     assert _evaluate(page, request) == ["test_output_line_1"]
