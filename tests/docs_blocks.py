@@ -35,12 +35,17 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import hashlib
 import importlib.util
 import inspect
+import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
+import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -368,7 +373,33 @@ def _shown_output(spec: str, lines: list[str]) -> ShownOutput:
 @functools.cache
 def command_output(command: str, cwd: str = ".") -> tuple[int, str]:
     """Runs a docs command (`pytest ...`, `python ...`) from the repository's root, or from `cwd`
-    under it, once per process: its exit status and output."""
+    under it, once per session: its exit status and output. Under xdist the first worker to need it
+    runs it and the others read its result (several pages show the same run)."""
+    testrun = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if testrun is None:
+        return _run_command(command, cwd)
+    shared = Path(tempfile.gettempdir(), f"pytest-prefect-flows-docs-{testrun}")
+    shared.mkdir(exist_ok=True)
+    key = hashlib.sha256(f"{cwd}\0{command}".encode()).hexdigest()[:16]
+    result, claim = shared / f"{key}.json", shared / f"{key}.running"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # another worker runs it
+        deadline = time.monotonic() + 600
+        while not result.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if result.exists():
+            status, output = json.loads(result.read_text())
+            return status, output
+        return _run_command(command, cwd)  # that worker died before it finished
+    status, output = _run_command(command, cwd)
+    partial = result.with_suffix(".partial")
+    partial.write_text(json.dumps([status, output]))
+    partial.replace(result)
+    return status, output
+
+
+def _run_command(command: str, cwd: str) -> tuple[int, str]:
     argv = shlex.split(command)
     if argv[0] == "pytest":
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
