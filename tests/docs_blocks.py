@@ -44,7 +44,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -371,15 +370,13 @@ def _shown_output(spec: str, lines: list[str]) -> ShownOutput:
 
 
 @functools.cache
-def command_output(command: str, cwd: str = ".") -> tuple[int, str]:
+def command_output(command: str, cwd: str = ".", shared: Path | None = None) -> tuple[int, str]:
     """Runs a docs command (`pytest ...`, `python ...`) from the repository's root, or from `cwd`
-    under it, once per session: its exit status and output. Under xdist the first worker to need it
-    runs it and the others read its result (several pages show the same run)."""
-    testrun = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if testrun is None:
+    under it, once per process: its exit status and output. With a `shared` folder (xdist workers
+    pass their session's), the first process to need it runs it and the others read its result."""
+    if shared is None:
         return _run_command(command, cwd)
-    shared = Path(tempfile.gettempdir(), f"pytest-prefect-flows-docs-{testrun}")
-    shared.mkdir(exist_ok=True)
+    shared.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(f"{cwd}\0{command}".encode()).hexdigest()[:16]
     result, claim = shared / f"{key}.json", shared / f"{key}.running"
     try:
@@ -415,7 +412,11 @@ def check_output(example: Example) -> str | None:
             "the docs show the reference suite's output with every extra: pip install -e '.[dev,dask]'"
         )
     shown: ShownOutput = example.parsed
-    status, text = command_output(shown.command, shown.cwd)
+    shared = None
+    if "PYTEST_XDIST_WORKER" in os.environ:  # several pages show the same run: once per session
+        request: pytest.FixtureRequest = example.namespace["request"]
+        shared = request.getfixturevalue("tmp_path_factory").getbasetemp().parent / "docs-outputs"
+    status, text = command_output(shown.command, shown.cwd, shared)
     output = text.splitlines()
     where = f"`{shown.command}`" + (f" in {shown.cwd}" if shown.cwd != "." else "")
     if status != shown.status:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -195,12 +194,11 @@ def test_a_shown_line_that_ends_in_an_ellipsis_matches_the_start_of_a_line() -> 
     assert unmatched_lines(["FAILED test_a.py::test_b - ..."], output) == "FAILED test_a.py::test_b - ..."
 
 
-def test_xdist_workers_share_one_run_of_a_command(monkeypatch) -> None:
-    monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)
+def test_xdist_workers_share_one_run_of_a_command(tmp_path) -> None:
     run_once = command_output.__wrapped__  # what each worker process would call: no cache of its own
     command = 'python -c "import uuid; print(uuid.uuid4())"'
 
-    first, second = run_once(command, "."), run_once(command, ".")
+    first, second = run_once(command, ".", tmp_path), run_once(command, ".", tmp_path)
 
     assert first == second
     assert first[0] == 0
