@@ -14,10 +14,18 @@ imported for it, so a block that lost an import fails. The three kinds of block:
 `<!-- not-run -->` right above a block leaves it out: a fragment for reading only (kept rare), or a
 script that starts its own backend, run in a process of its own by tests/integration/test_docs_scripts.py.
 
-A ```text block right after `<!-- output: COMMAND -->` shows what COMMAND prints: its lines (`...`
-skips any number of them) are checked, in order, against a real run. `<!-- output: COMMAND | varies:
-REGEX -->` leaves out of the comparison what REGEX matches, in the page and in the output: a figure
-that honestly differs from run to run.
+A ```text block is what a program prints, and the line above it says which (an unmarked one, or a
+fence without a language, fails):
+- `<!-- output: COMMAND -->`: its lines (`...` skips any number of them; a line ending in ` ...`
+  matches the start of one) are checked, in order, against a real run of COMMAND from the repository
+  root. Options, after ` | `: `cwd: DIR` runs it from DIR (one of the projects in tests/docs_outputs/,
+  say), `status: N` is its exit status (default 0), `varies: REGEX` leaves out of the comparison what
+  REGEX matches, in the page and in the output: a figure that honestly differs from run to run.
+  Each distinct command runs once per process.
+- `<!-- measured: benchmarks/NAME.py ARGS -->`: a benchmark's figures; the script must exist and
+  declare the options given.
+- `<!-- stored: PATH -->`: what a run stored in PATH (a snapshot the suite's own tests compare with
+  a real run); its lines are found in order in the file.
 The snapshot examples' baselines are syrupy's, in `docs/__snapshots__/` (`pytest docs/snapshots.md
 --snapshot-update` after changing them).
 """
@@ -27,12 +35,16 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import hashlib
 import importlib.util
 import inspect
+import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -266,38 +278,132 @@ def _free_names(tree: ast.Module) -> set[str]:
 
 # Shown outputs ----------------------------------------------------------------------------------------
 
-_SHOWN_OUTPUT = re.compile(
-    r"^<!-- output: (?P<command>.+?) -->\n```text\n(?P<lines>.*?)^```$", re.MULTILINE | re.DOTALL
-)
+_FENCE = re.compile(r"^(?P<indent> *)```(?P<language>\S*)")
+_MARKER = re.compile(r"^ *<!-- (?P<kind>output|measured|stored): (?P<spec>.+?) -->$")
+_OPTION = re.compile(r" \| (?=(?:varies|cwd|status): )")
 
 
 @dataclass
 class ShownOutput:
+    """A ```text block marked `<!-- output: COMMAND | varies: REGEX | cwd: DIR | status: N -->`."""
+
     command: str
     lines: list[str]
     varies: re.Pattern[str] | None = None
+    cwd: str = "."
+    status: int = 0
 
     def masked(self, lines: list[str]) -> list[str]:
         return [self.varies.sub("<varies>", line) if self.varies else line for line in lines]
 
 
+@dataclass
+class MeasuredOutput:
+    """A ```text block marked `<!-- measured: benchmarks/NAME.py ARGS -->`: figures of a benchmark, too
+    slow and too variable to run in the suite; the script and its options are checked instead."""
+
+    command: str
+
+
+@dataclass
+class StoredOutput:
+    """A ```text block marked `<!-- stored: PATH -->`: what a run wrote to PATH, a file the suite's own
+    tests compare with a real run (syrupy's snapshots), its lines found in order there."""
+
+    path: str
+    lines: list[str]
+
+
+@dataclass
+class UnmarkedBlock:
+    """A ```text block (or a fence that names no language) with neither marker above it."""
+
+    language: str
+
+
 def parse_shown_outputs(document: Document) -> Iterator[Region]:
-    for match in _SHOWN_OUTPUT.finditer(document.text):
-        command, _, varies = match["command"].partition(" | varies: ")
-        shown = ShownOutput(command, match["lines"].splitlines(), re.compile(varies) if varies else None)
-        yield Region(match.start(), match.end(), shown, check_output)
+    """Every ```text block is a shown output: compared with a real run (`output:`), named as a
+    benchmark's figures (`measured:`), or a failure (unmarked)."""
+    lines = document.text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    opening: tuple[int, str, str] | None = None  # line number, indent, language
+    for number, line in enumerate(lines):
+        fence = _FENCE.match(line)
+        if fence is None:
+            continue
+        if opening is None:
+            opening = (number, fence["indent"], fence["language"])
+            continue
+        if fence["language"]:
+            continue
+        first, indent, language = opening
+        opening = None
+        if language not in ("", "text"):
+            continue
+        marker = _MARKER.match(lines[first - 1].rstrip("\n")) if first else None
+        body = [text.rstrip("\n").removeprefix(indent) for text in lines[first + 1 : number]]
+        start, end = offsets[first - 1 if marker else first], offsets[number + 1]
+        if marker is None or language != "text":
+            yield Region(start, end, UnmarkedBlock(language), check_unmarked)
+        elif marker["kind"] == "measured":
+            yield Region(start, end, MeasuredOutput(marker["spec"]), check_measured)
+        elif marker["kind"] == "stored":
+            yield Region(start, end, StoredOutput(marker["spec"], body), check_stored)
+        else:
+            yield Region(start, end, _shown_output(marker["spec"], body), check_output)
+
+
+def _shown_output(spec: str, lines: list[str]) -> ShownOutput:
+    command, *options = _OPTION.split(spec)
+    shown = ShownOutput(command, lines)
+    for option in options:
+        key, _, value = option.partition(": ")
+        if key == "varies":
+            shown.varies = re.compile(value)
+        elif key == "cwd":
+            shown.cwd = value
+        else:
+            shown.status = int(value)
+    return shown
 
 
 @functools.cache
-def command_output(command: str) -> str:
-    """Runs a docs command (`pytest ...`, `python ...`) from the repository's root, once per process."""
+def command_output(command: str, cwd: str = ".", shared: Path | None = None) -> tuple[int, str]:
+    """Runs a docs command (`pytest ...`, `python ...`) from the repository's root, or from `cwd`
+    under it, once per process: its exit status and output. With a `shared` folder (xdist workers
+    pass their session's), the first process to need it runs it and the others read its result."""
+    if shared is None:
+        return _run_command(command, cwd)
+    shared.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(f"{cwd}\0{command}".encode()).hexdigest()[:16]
+    result, claim = shared / f"{key}.json", shared / f"{key}.running"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # another worker runs it
+        deadline = time.monotonic() + 600
+        while not result.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if result.exists():
+            status, output = json.loads(result.read_text())
+            return status, output
+        return _run_command(command, cwd)  # that worker died before it finished
+    status, output = _run_command(command, cwd)
+    partial = result.with_suffix(".partial")
+    partial.write_text(json.dumps([status, output]))
+    partial.replace(result)
+    return status, output
+
+
+def _run_command(command: str, cwd: str) -> tuple[int, str]:
     argv = shlex.split(command)
     if argv[0] == "pytest":
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
     elif argv[0] == "python":
         argv = [sys.executable, *argv[1:]]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
-    return result.stdout + result.stderr
+    result = subprocess.run(argv, cwd=ROOT / cwd, capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout + result.stderr
 
 
 def check_output(example: Example) -> str | None:
@@ -306,27 +412,108 @@ def check_output(example: Example) -> str | None:
             "the docs show the reference suite's output with every extra: pip install -e '.[dev,dask]'"
         )
     shown: ShownOutput = example.parsed
-    output = command_output(shown.command).splitlines()
+    shared = None
+    if "PYTEST_XDIST_WORKER" in os.environ:  # several pages show the same run: once per session
+        request: pytest.FixtureRequest = example.namespace["request"]
+        shared = request.getfixturevalue("tmp_path_factory").getbasetemp().parent / "docs-outputs"
+    status, text = command_output(shown.command, shown.cwd, shared)
+    output = text.splitlines()
+    where = f"`{shown.command}`" + (f" in {shown.cwd}" if shown.cwd != "." else "")
+    if status != shown.status:
+        return f"{where} exited with status {status}, the page says {shown.status}; its output was:\n" + (
+            "\n".join(output[-40:])
+        )
     missing = unmatched_lines(shown.masked(shown.lines), shown.masked([line.rstrip() for line in output]))
     if not missing:
         return None
     return (
-        f"`{shown.command}` no longer prints what the page shows; first line not found in order:\n"
+        f"{where} no longer prints what the page shows; first line not found in order:\n"
         f"  {missing}\nits output was:\n" + "\n".join(output[-40:])
     )
 
 
 def unmatched_lines(shown: list[str], output: list[str]) -> str | None:
-    """The first shown line not found in the output after the previous one (`...` skips lines)."""
+    """The first shown line not found in the output after the previous one (`...` skips lines; a line
+    that ends in ` ...` matches an output line that starts with the text before it)."""
     position = 0
     for line in shown:
         if line.strip() == "...":
             continue
-        try:
-            position = output.index(line.rstrip(), position) + 1
-        except ValueError:
+        for index in range(position, len(output)):
+            if _matches(line.rstrip(), output[index]):
+                position = index + 1
+                break
+        else:
             return line
     return None
+
+
+def _matches(shown: str, output: str) -> bool:
+    if shown.endswith(" ..."):
+        return output.startswith(shown.removesuffix("..."))
+    return output == shown
+
+
+def check_stored(example: Example) -> str | None:
+    stored: StoredOutput = example.parsed
+    path = ROOT / stored.path
+    if not path.is_file():
+        return f"stored: {stored.path} is not a file of the repository; name the file the block shows."
+    lines = path.read_text().splitlines()
+    # the file may indent what it stores (syrupy's .ambr: two spaces): as much as its first shown line
+    first = next((line for line in lines if line.strip() == stored.lines[0].strip()), "")
+    indent = " " * (len(first) - len(first.lstrip()))
+    missing = unmatched_lines(stored.lines, [line.removeprefix(indent).rstrip() for line in lines])
+    if not missing:
+        return None
+    return f"{stored.path} no longer holds what the page shows; first line not found in order:\n  {missing}"
+
+
+def check_measured(example: Example) -> str | None:
+    measured: MeasuredOutput = example.parsed
+    script, *arguments = shlex.split(measured.command)
+    path = ROOT / script
+    if not script.startswith("benchmarks/") or not path.is_file():
+        return f"measured: {script} is not a script under benchmarks/; name the one that printed the figures."
+    accepted = benchmark_options(path)
+    unknown = [arg.partition("=")[0] for arg in arguments if arg.startswith("-")]
+    unknown = [option for option in unknown if option not in accepted]
+    if unknown:
+        return (
+            f"measured: {script} has no option {', '.join(unknown)} (it takes: "
+            f"{', '.join(sorted(accepted)) or 'none'}); give the command that printed these figures."
+        )
+    return None
+
+
+@functools.cache
+def benchmark_options(path: Path) -> set[str]:
+    """The options a benchmark script's argparse parser declares (read from its code: importing it
+    would import Prefect, seconds per script)."""
+    options = {"-h", "--help"}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+            options.update(
+                arg.value
+                for arg in node.args
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("-")
+            )
+    return options
+
+
+def check_unmarked(example: Example) -> str:
+    block: UnmarkedBlock = example.parsed
+    if block.language == "":
+        return (
+            "a code fence names its language: ```text for what a program prints, else its format (```toml)."
+        )
+    return (
+        "a shown output must be marked output: or measured: (a ```text block is what a program prints): "
+        "put `<!-- output: COMMAND -->` right above it, checked against a real run; or "
+        "`<!-- measured: benchmarks/NAME.py ARGS -->` for a benchmark's figures; or "
+        "`<!-- stored: PATH -->` for what a run stored in a file the suite checks. Text that is not a "
+        "program's output takes the fence of its format (```toml, ```yaml, ...)."
+    )
 
 
 class DocsSybil(Sybil):
@@ -335,7 +522,7 @@ class DocsSybil(Sybil):
         its line."""
         if isinstance(example.parsed, BlockTest):
             return example.parsed.name
-        if isinstance(example.parsed, ShownOutput):
+        if isinstance(example.parsed, (ShownOutput, MeasuredOutput, StoredOutput, UnmarkedBlock)):
             return f"test_output_line_{example.line}"
         return f"test_line_{example.line}"
 

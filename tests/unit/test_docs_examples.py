@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sybil.example import SybilFailure
 
-from tests.docs_blocks import DOCS, NOT_RUN, not_run_blocks, unmatched_lines
+from tests.docs_blocks import DOCS, NOT_RUN, command_output, not_run_blocks, unmatched_lines
 
 ROOT = Path(__file__).parents[2]
 
@@ -133,3 +133,72 @@ def test_fragments_that_do_not_run_stay_rare() -> None:
 
     assert python_blocks > 40
     assert len(fragments) <= 3, f"more than 3 blocks marked {NOT_RUN}: make them run instead"
+
+
+def test_a_text_block_without_a_marker_fails(tmp_path, request) -> None:
+    page = _page(tmp_path, "Run it:\n\n```text\n1 passed in 0.1s\n```\n")
+
+    with pytest.raises(SybilFailure, match="a shown output must be marked output: or measured:"):
+        _evaluate(page, request)
+
+
+def test_a_fence_that_names_no_language_fails(tmp_path, request) -> None:
+    page = _page(tmp_path, "```toml\n[tool.pytest.ini_options]\n```\n\n```\n1 passed\n```\n")
+
+    with pytest.raises(SybilFailure, match="a code fence names its language"):
+        _evaluate(page, request)
+
+
+def test_a_measured_block_names_a_benchmark_and_options_it_takes(tmp_path, request) -> None:
+    shown = "```text\nsoak: 1000 flow runs in 128.5 s\n```\n"
+    page = _page(tmp_path, f"<!-- measured: benchmarks/soak.py --runs 1000 -->\n{shown}")
+
+    assert _evaluate(page, request) == ["test_output_line_1"]
+
+    page.write_text(f"<!-- measured: benchmarks/soak.py --rounds 3 -->\n{shown}")
+    with pytest.raises(SybilFailure, match=r"benchmarks/soak.py has no option --rounds \(it takes: "):
+        _evaluate(page, request)
+
+    page.write_text(f"<!-- measured: benchmarks/no_such_script.py -->\n{shown}")
+    with pytest.raises(SybilFailure, match=r"no_such_script\.py is not a script under benchmarks/"):
+        _evaluate(page, request)
+
+
+def test_a_stored_block_is_found_in_its_file_with_the_files_indentation(tmp_path, request) -> None:
+    (tmp_path / "stored.ambr").write_text("# name: test_run\n  '''\n  flow etl\n    task load\n  '''\n")
+    stored = f"<!-- stored: {tmp_path / 'stored.ambr'} -->\n"
+    page = _page(tmp_path, f"{stored}```text\nflow etl\n  task load\n```\n")
+
+    assert _evaluate(page, request) == ["test_output_line_1"]
+
+    page.write_text(f"{stored}```text\nflow etl\n  task extract\n```\n")
+    with pytest.raises(SybilFailure, match="no longer holds what the page shows.*\n  " + r"  task extract"):
+        _evaluate(page, request)
+
+
+def test_a_shown_output_runs_in_its_folder_and_checks_the_exit_status(tmp_path, request) -> None:
+    command = f'<!-- output: python -c "import os, sys; print(os.getcwd()); sys.exit(3)" | cwd: {tmp_path}'
+    page = _page(tmp_path, f"{command} | status: 3 -->\n```text\n{tmp_path}\n```\n")
+
+    assert _evaluate(page, request) == ["test_output_line_1"]
+
+    page.write_text(f"{command} -->\n```text\n{tmp_path}\n```\n")
+    with pytest.raises(SybilFailure, match="exited with status 3, the page says 0"):
+        _evaluate(page, request)
+
+
+def test_a_shown_line_that_ends_in_an_ellipsis_matches_the_start_of_a_line() -> None:
+    output = ["FAILED test_a.py::test_a - AssertionError: the flow run 'x' failed"]
+
+    assert unmatched_lines(["FAILED test_a.py::test_a - AssertionError: ..."], output) is None
+    assert unmatched_lines(["FAILED test_a.py::test_b - ..."], output) == "FAILED test_a.py::test_b - ..."
+
+
+def test_xdist_workers_share_one_run_of_a_command(tmp_path) -> None:
+    run_once = command_output.__wrapped__  # what each worker process would call: no cache of its own
+    command = 'python -c "import uuid; print(uuid.uuid4())"'
+
+    first, second = run_once(command, ".", tmp_path), run_once(command, ".", tmp_path)
+
+    assert first == second
+    assert first[0] == 0

@@ -1,0 +1,6 @@
+from prefect import flow
+
+
+@flow
+def my_flow() -> int:
+    return 42
