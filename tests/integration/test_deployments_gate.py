@@ -152,7 +152,7 @@ def test_deployments_are_selected_with_k_and_the_gate_is_off_by_default(repo: py
     default.assert_outcomes(passed=1)
 
 
-def test_folders_pytest_does_not_recurse_into_are_not_searched(repo: pytest.Pytester) -> None:
+def test_folders_pytest_does_not_recurse_into_are_not_searched_for_prefect_yaml(repo: pytest.Pytester) -> None:
     """`norecursedirs` keeps pytest out of a folder (fixtures of another project, vendored code);
     its `prefect.yaml` files are neither checked nor counted as deployed flows."""
     repo.makepyprojecttoml(
