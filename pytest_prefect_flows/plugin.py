@@ -440,8 +440,7 @@ def _deployment_runner(request: pytest.FixtureRequest) -> DeploymentRunner:
     from pytest_prefect_flows.deployments.running import Catalog, DeploymentRunner
 
     if catalog_key not in request.config.stash:  # the prefect.yaml files, read once per session
-        config = request.config
-        config.stash[catalog_key] = Catalog(config.rootpath, config.getini("norecursedirs"))
+        request.config.stash[catalog_key] = Catalog(request.config.rootpath)
     if deployment_runner_key not in request.node.stash:
         catalog = request.config.stash[catalog_key]
         request.node.stash[deployment_runner_key] = DeploymentRunner(catalog, _ensure_scope(request))

@@ -13,9 +13,8 @@ where `prefect deploy` runs.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,28 +131,21 @@ def load_project(path: Path | str) -> PrefectProject:
     return project
 
 
-def find_files(root: Path | str, skipped: Sequence[str] = ()) -> list[Path]:
-    """Every `prefect.yaml` under `root`, skipping hidden folders, virtualenvs, build output and the
-    folders whose name matches one of the `skipped` patterns (pytest's `norecursedirs`, so a folder
-    pytest does not collect from is not searched either)."""
+def find_files(root: Path | str) -> list[Path]:
+    """Every `prefect.yaml` under `root`, skipping hidden folders, virtualenvs and build output."""
     found: list[Path] = []
     for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if _searched(Path(directory, d), skipped))
+        dirs[:] = sorted(d for d in dirs if _searched(Path(directory, d)))
         found.extend(Path(directory, name) for name in sorted(files) if name in FILE_NAMES)
     return found
 
 
-def _searched(directory: Path, skipped: Sequence[str]) -> bool:
+def _searched(directory: Path) -> bool:
     name = directory.name
-    return not (
-        name.startswith(".")
-        or name in _SKIPPED_DIRS
-        or any(fnmatch.fnmatch(name, pattern) for pattern in skipped)
-        or (directory / "pyvenv.cfg").exists()
-    )
+    return not (name.startswith(".") or name in _SKIPPED_DIRS or (directory / "pyvenv.cfg").exists())
 
 
-def find_projects(root: Path | str, skipped: Sequence[str] = ()) -> Iterator[PrefectProject]:
+def find_projects(root: Path | str) -> Iterator[PrefectProject]:
     """`load_project` for every file `find_files` finds."""
-    for path in find_files(root, skipped):
+    for path in find_files(root):
         yield load_project(path)

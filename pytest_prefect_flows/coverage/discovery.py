@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import types
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,13 +169,12 @@ def discover(paths: Iterable[str], rootdir: Path, exclude: Iterable[str] = DEFAU
     return found
 
 
-def discover_deployments(rootdir: Path, skipped: Sequence[str] = ()) -> Discovery:
-    """The flows named by the entrypoints of every `prefect.yaml` under `rootdir` (not in a folder
-    matching `skipped`, pytest's `norecursedirs`)."""
+def discover_deployments(rootdir: Path) -> Discovery:
+    """The flows named by the entrypoints of every `prefect.yaml` under `rootdir`."""
     from pytest_prefect_flows.prefect_yaml import find_files, load_project
 
     found = Discovery(paths=[], source="prefect.yaml")
-    for yaml_file in find_files(rootdir, skipped):
+    for yaml_file in find_files(rootdir):
         found.paths.append(display_path(yaml_file, rootdir))
         try:
             project = load_project(yaml_file)

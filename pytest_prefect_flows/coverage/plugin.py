@@ -74,7 +74,7 @@ class FlowCoveragePlugin:
             return None
         from pytest_prefect_flows.coverage.discovery import discover_deployments
 
-        found = discover_deployments(self.config.rootpath, self.config.getini("norecursedirs"))
+        found = discover_deployments(self.config.rootpath)
         return found if found.paths else None
 
     def _check_needs_flow_paths(self, flow_paths: list[str]) -> None:

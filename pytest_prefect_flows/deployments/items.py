@@ -69,7 +69,7 @@ def _add_files_outside_testpaths(config: pytest.Config) -> None:
     if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
         return
     searched = [Path(arg).resolve() for arg in config.args]
-    for path in find_files(config.rootpath, config.getini("norecursedirs")):
+    for path in find_files(config.rootpath):
         resolved = path.resolve()
         if not any(resolved.is_relative_to(root) for root in searched):
             config.args.append(str(path))

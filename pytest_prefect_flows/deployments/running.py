@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,16 +37,14 @@ _STATE_NAMES = ("Completed", "Failed", "Crashed", "Cancelled")
 class Catalog:
     """The `prefect.yaml` deployments under `root`, looked up by `flow-name/deployment-name`."""
 
-    def __init__(self, root: Path, skipped: Sequence[str] = ()) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.skipped = skipped  # folder patterns not searched (pytest's `norecursedirs`)
         self._specs: list[DeploymentSpec] | None = None
 
     @property
     def specs(self) -> list[DeploymentSpec]:
         if self._specs is None:
-            projects = find_projects(self.root, self.skipped)
-            self._specs = [spec for project in projects for spec in project.deployments]
+            self._specs = [spec for project in find_projects(self.root) for spec in project.deployments]
         return self._specs
 
     def find(self, name: Any) -> tuple[DeploymentSpec, Any]:

@@ -150,16 +150,3 @@ def test_deployments_are_selected_with_k_and_the_gate_is_off_by_default(repo: py
 
     default = repo.runpytest_subprocess()
     default.assert_outcomes(passed=1)
-
-
-def test_folders_pytest_does_not_recurse_into_are_not_searched_for_prefect_yaml(repo: pytest.Pytester) -> None:
-    """`norecursedirs` keeps pytest out of a folder (fixtures of another project, vendored code);
-    its `prefect.yaml` files are neither checked nor counted as deployed flows."""
-    repo.makepyprojecttoml(
-        '[tool.pytest.ini_options]\ntestpaths = ["tests"]\nprefect_known_refs = ["variables.greeting"]\n'
-        'norecursedirs = ["other"]\n'
-    )
-    result = repo.runpytest_subprocess("--prefect-check-deployments", "-v")
-
-    result.assert_outcomes(passed=3, failed=9)
-    assert "other/prefect.yaml" not in result.stdout.str()
