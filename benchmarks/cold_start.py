@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._suites import THREE_TASK_FLOWS  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, tempfile, time
@@ -44,16 +47,7 @@ os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-benchmark-home-")
 import prefect
-from prefect import flow, task
-
-@task
-def step(x):
-    return x + 1
-
-@flow
-def three_tasks():
-    return sum(step(i) for i in range(3))
-
+{flows}
 how, cache = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
 if how == "phases":  # the shipped case one step after the other, each step timed
@@ -111,7 +105,7 @@ CASES = {  # name: (child's case, template source, warm cache)
 def run_child(how: str, cache: str, source: str = "") -> dict[str, float]:
     env = {**os.environ, "PYTEST_PREFECT_FLOWS_TEMPLATE": source}
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD.format(root=str(ROOT)), how, cache],
+        [sys.executable, "-c", CHILD.format(root=str(ROOT), flows=THREE_TASK_FLOWS), how, cache],
         capture_output=True,
         text=True,
         check=False,
