@@ -267,18 +267,27 @@ def _abandon_busy_workers(runner: Any, reason: BaseException) -> None:
         thread.join(max(deadline - _REAL_CLOCK[0](), 0))
         if thread.is_alive():
             busy.append(thread)
-    frames = sys._current_frames()
     for thread in busy:
         abandon(thread)
-        stack = "".join(traceback.format_stack(frames[thread.ident])[-3:]) if thread.ident in frames else ""
-        warnings.warn(
-            AbandonedThreadWarning(
-                f"worker thread {thread.name!r} was still busy when its flow run was interrupted "
-                f"({type(reason).__name__}: {reason}); it is left running in the background, not "
-                f"waited for. It was at:\n{stack}"
-            ),
-            stacklevel=2,
+        _warn_abandoned(
+            thread,
+            f"worker thread {thread.name!r} was still busy",
+            f"{type(reason).__name__}: {reason}",
+            "it is left running in the background, not waited for",
+            stacklevel=3,
         )
+
+
+def _warn_abandoned(thread: threading.Thread, what: str, reason: str, fate: str, stacklevel: int) -> None:
+    """An `AbandonedThreadWarning`: what was left behind, why, its fate and where it was."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    stack = "".join(traceback.format_stack(frame)[-3:]) if frame is not None else ""
+    warnings.warn(
+        AbandonedThreadWarning(
+            f"{what} when its flow run was interrupted ({reason}); {fate}. It was at:\n{stack}"
+        ),
+        stacklevel=stacklevel,
+    )
 
 
 @contextlib.contextmanager
@@ -307,13 +316,10 @@ def _release_stuck_event_loop(reason: BaseException) -> None:
     thread = release_stuck_run_sync_loop(_WORKER_GRACE)
     if thread is None:
         return
-    frame = sys._current_frames().get(thread.ident or -1)
-    stack = "".join(traceback.format_stack(frame)[-3:]) if frame is not None else ""
-    warnings.warn(
-        AbandonedThreadWarning(
-            f"event loop thread {thread.name!r} was still blocked when its flow run was interrupted "
-            f"({type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}); it is left "
-            f"blocked in the background and later flow runs use a new one. It was at:\n{stack}"
-        ),
-        stacklevel=4,
+    _warn_abandoned(
+        thread,
+        f"event loop thread {thread.name!r} was still blocked",
+        f"{type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}",
+        "it is left blocked in the background and later flow runs use a new one",
+        stacklevel=5,
     )
