@@ -402,8 +402,27 @@ def _run_command(command: str, cwd: str) -> tuple[int, str]:
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
     elif argv[0] == "python":
         argv = [sys.executable, *argv[1:]]
-    result = subprocess.run(argv, cwd=ROOT / cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        argv, cwd=ROOT / cwd, env=_reader_environment(), capture_output=True, text=True, check=False
+    )
     return result.returncode, result.stdout + result.stderr
+
+
+# What changes the text pytest prints without being on the page's command line: CI services set
+# CI (pytest stops shortening the summary lines), COLUMNS and colour variables change the layout,
+# PYTEST_ADDOPTS adds options, and the xdist worker's own variables would leak into the child.
+_NOT_THE_READERS = ("CI", "BUILD_NUMBER", "PYTEST_ADDOPTS", "PY_COLORS", "FORCE_COLOR", "NO_COLOR")
+
+
+def _reader_environment() -> dict[str, str]:
+    """The environment of a reader running the page's command in an 80-column terminal."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _NOT_THE_READERS and not name.startswith("PYTEST_XDIST_")
+    }
+    env["COLUMNS"] = "80"
+    return env
 
 
 def check_output(example: Example) -> str | None:

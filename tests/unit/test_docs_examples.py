@@ -202,3 +202,17 @@ def test_xdist_workers_share_one_run_of_a_command(tmp_path) -> None:
 
     assert first == second
     assert first[0] == 0
+
+
+def test_a_shown_output_is_run_as_a_reader_runs_it_not_as_the_ci_service_does(
+    tmp_path, request, monkeypatch
+) -> None:
+    # pytest stops shortening its summary lines when CI is set, and COLUMNS changes every layout:
+    # a page's output must hold on a reader's 80-column terminal whatever the machine checking it sets.
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-q")
+    show = "import os; print(os.environ.get('CI'), os.environ['COLUMNS'], os.environ.get('PYTEST_ADDOPTS'))"
+    page = _page(tmp_path, f'<!-- output: python -c "{show}" -->\n```text\nNone 80 None\n```\n')
+
+    assert _evaluate(page, request) == ["test_output_line_1"]
