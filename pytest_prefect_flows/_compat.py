@@ -478,6 +478,42 @@ def forget_thread_at_exit(thread: threading.Thread) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def on_thread_pool_runner_exit(before: Callable[[Any, BaseException | None], None]) -> Iterator[None]:
+    """While active, `before(runner, exception)` runs as a `ThreadPoolTaskRunner` is left, first.
+
+    Prefect 3.x (read on 3.4.25 and 3.9.1) leaves the runner with `__exit__`, which shuts its
+    executor down and waits for every worker: the plugin's hang guard must act before that wait.
+    Goes when Prefect's runner offers a shutdown that does not wait.
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    original = ThreadPoolTaskRunner.__dict__["__exit__"]
+
+    def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
+        before(self, exc)
+        return original(self, exc_type, exc, tb)
+
+    ThreadPoolTaskRunner.__exit__ = __exit__  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ThreadPoolTaskRunner.__exit__ = original  # type: ignore[method-assign]
+
+
+def stop_thread_pool_runner(runner: Any) -> list[threading.Thread]:
+    """Cancel a `ThreadPoolTaskRunner`'s queued work without waiting; return its worker threads.
+
+    Prefect 3.x keeps the runner's `concurrent.futures.ThreadPoolExecutor` in `_executor` (None
+    before the runner is entered); the executor keeps its threads in `_threads`.
+    """
+    executor = getattr(runner, "_executor", None)
+    if executor is None:
+        return []
+    executor.shutdown(wait=False, cancel_futures=True)
+    return list(getattr(executor, "_threads", ()))
+
+
 def release_stuck_run_sync_loop(grace: float) -> threading.Thread | None:
     """Let Prefect start a new run-sync event loop if its current one is blocked; return its thread.
 

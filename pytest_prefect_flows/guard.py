@@ -257,13 +257,12 @@ def _exit_if_still_stuck() -> None:
 
 
 def _abandon_busy_workers(runner: Any, reason: BaseException) -> None:
-    executor = getattr(runner, "_executor", None)
-    if executor is None:
-        return
-    executor.shutdown(wait=False, cancel_futures=True)
+    from pytest_prefect_flows._compat import stop_thread_pool_runner
+
+    workers = stop_thread_pool_runner(runner)
     deadline = _REAL_CLOCK[0]() + _WORKER_GRACE
     busy = []
-    for thread in list(getattr(executor, "_threads", ())):
+    for thread in workers:
         thread.join(max(deadline - _REAL_CLOCK[0](), 0))
         if thread.is_alive():
             busy.append(thread)
@@ -293,20 +292,14 @@ def _warn_abandoned(thread: threading.Thread, what: str, reason: str, fate: str,
 @contextlib.contextmanager
 def abandoned_workers() -> Iterator[None]:
     """While active, a thread-pool task runner left by an interrupt does not wait for busy workers."""
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from pytest_prefect_flows._compat import on_thread_pool_runner_exit
 
-    original = ThreadPoolTaskRunner.__dict__["__exit__"]
-
-    def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any) -> Any:
+    def before_exit(runner: Any, exc: BaseException | None) -> None:
         if exc is not None and not isinstance(exc, Exception):
-            _abandon_busy_workers(self, exc)
-        return original(self, exc_type, exc, tb)
+            _abandon_busy_workers(runner, exc)
 
-    ThreadPoolTaskRunner.__exit__ = __exit__  # type: ignore[method-assign]
-    try:
+    with on_thread_pool_runner_exit(before_exit):
         yield
-    finally:
-        ThreadPoolTaskRunner.__exit__ = original  # type: ignore[method-assign]
 
 
 def _release_stuck_event_loop(reason: BaseException) -> None:
