@@ -16,25 +16,21 @@ follow the load, the ratios less so.
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # same (quiet) console cost for both
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # the native server would phone home
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-benchmark-home-")  # not ~/.prefect
-atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
+from benchmarks._env import isolate_prefect
+
+isolate_prefect()
 
 import prefect  # noqa: E402  (after the environment above)
 from prefect import flow, task  # noqa: E402

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._suites import THREE_TASK_FLOWS  # noqa: E402
+from benchmarks._suites import NATIVE_HARNESS_FIXTURE, THREE_TASK_FLOWS  # noqa: E402
 
 FLOWS = THREE_TASK_FLOWS + "\n\ndef plain(x):\n    return x * 2\n"
 
@@ -64,7 +64,8 @@ def test_flow():
         handle.write(str(time.time() - float(os.environ["BENCH_T0"])))
 """
 
-CONFTEST = """
+CONFTEST = (
+    """
 import os
 import time
 
@@ -74,17 +75,9 @@ import pytest
 def pytest_sessionstart(session):
     os.environ["BENCH_T0"] = str(time.time())
 
-
-@pytest.fixture(scope="session", autouse=True)
-def native_harness():
-    if not os.environ.get("BENCH_NATIVE"):
-        yield
-        return
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=300):
-        yield
 """
+    + NATIVE_HARNESS_FIXTURE
+)
 
 WAITED = re.compile(r"the first flow waited ([0-9.]+) s")
 

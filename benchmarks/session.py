@@ -43,26 +43,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._suites import THREE_TASK_FLOWS  # noqa: E402
+from benchmarks._suites import NATIVE_HARNESS_FIXTURE, THREE_TASK_FLOWS  # noqa: E402
 
 FLOWS = THREE_TASK_FLOWS
 
-CONFTEST = """
+CONFTEST = (
+    """
 import os
 
 import pytest
 
-
-@pytest.fixture(scope="session", autouse=True)
-def native_harness():
-    if not os.environ.get("BENCH_NATIVE"):
-        yield
-        return
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=300):
-        yield
-
+"""
+    + NATIVE_HARNESS_FIXTURE
+    + """
 
 @pytest.fixture
 def records(request):
@@ -94,6 +87,7 @@ def pytest_sessionfinish(session):
         with open(os.environ["BENCH_DURATIONS"], "w") as handle:
             json.dump({"call": statistics.median(_CALLS), "test": statistics.median(_TESTS)}, handle)
 """
+)
 
 PER_FLOW_TEST = """
 import json
