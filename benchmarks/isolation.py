@@ -5,7 +5,7 @@
 Runs `--tests` "tests" on one isolated backend, each a 3-task flow inside `isolated_test()` as the
 plugin runs it, once with session isolation and once with `empty=True`, and prints the median
 milliseconds per test of each, their difference, and the median time of the emptying itself
-(`empty_database`, what a test with `isolation="test"` pays at its start). Then the first emptying
+(`IsolatedBackend.empty`, what a test with `isolation="test"` pays at its start). Then the first emptying
 after `--backlog` flow runs (a session-isolated suite before one isolated test), and, to compare, the
 native way to an empty API per test: a new `prefect_test_harness()` (median of `--native` starts
 plus one 3-task flow each, in this process).
@@ -30,8 +30,6 @@ isolate_prefect()
 from prefect import flow, task  # noqa: E402
 
 from pytest_prefect_flows.backend import IsolatedBackend  # noqa: E402
-from pytest_prefect_flows.backend.cleanup import empty_database  # noqa: E402
-from pytest_prefect_flows.backend.template import template_database  # noqa: E402
 from pytest_prefect_flows.recording import record_runs  # noqa: E402
 from pytest_prefect_flows.runner import no_events  # noqa: E402
 
@@ -62,7 +60,6 @@ def one_test(backend: IsolatedBackend, empty: bool) -> None:
 
 
 def isolated(args: argparse.Namespace) -> dict[str, float]:
-    template = template_database()
     with IsolatedBackend() as backend:
         backend.activate()
         backend.ensure_started()
@@ -76,10 +73,10 @@ def isolated(args: argparse.Namespace) -> dict[str, float]:
         emptying = []
         for _ in range(args.tests):
             one_test(backend, empty=False)
-            emptying.append(timed(lambda: empty_database(backend.database, template)))
+            emptying.append(timed(backend.empty))
         for _ in range(args.backlog):
             one_test(backend, empty=False)
-        backlog = timed(lambda: empty_database(backend.database, template))
+        backlog = timed(backend.empty)
     return {
         "session_ms": median_ms(session),
         "test_ms": median_ms(per_test),

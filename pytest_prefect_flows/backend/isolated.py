@@ -142,9 +142,8 @@ class IsolatedBackend(Backend):
         from earlier tests when the block starts (`isolation="test"`): no flow runs, deployments,
         blocks, variables, artifacts, concurrency limits, work pools, ...; the server keeps running.
         """
-        if empty and self.database.is_file():
-            empty_database(self.database, template_database(self.template_dir))
-            self.writes += 1  # the default storage may name a block that is gone: asked again
+        if empty:
+            self.empty()
         before = saved_objects(self.database) if self.alive else None
         writes = self.writes
         try:
@@ -153,6 +152,16 @@ class IsolatedBackend(Backend):
             if self.writes != writes:
                 remove_new_objects(self, before)
             self._forget_results()
+
+    def empty(self) -> None:
+        """Delete every row an API client could have made (see `empty_database`); the server runs on.
+
+        Counted as a write: what the server's wrappers keep from earlier answers (a flow's row, the
+        default storage's block) is asked for again.
+        """
+        if self.database.is_file():
+            empty_database(self.database, template_database(self.template_dir))
+            self.writes += 1
 
     @property
     def started(self) -> bool:
