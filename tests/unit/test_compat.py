@@ -97,6 +97,78 @@ def test_the_server_database_keeps_prefect_pragmas_without_fsync(tmp_path: Path)
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 0}
 
 
+def _server_engine_scenario(database: Path, scenario: Any) -> Any:
+    """Runs `scenario(connection, where)` on an engine of the server's database configuration."""
+    import asyncio
+    import threading
+
+    configuration = _compat.sqlite_configuration_without_fsync(f"sqlite+aiosqlite:///{database}")
+
+    async def main() -> Any:
+        engine = await configuration.engine()
+        try:
+            async with engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                # a SQL function that answers the name of the thread SQLite runs it in
+                raw._conn.create_function("thread_name", 0, lambda: threading.current_thread().name)
+
+                async def where() -> str:
+                    result = await connection.exec_driver_sql("SELECT thread_name()")
+                    return str(result.scalar())
+
+                return await scenario(connection, where)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def test_server_database_calls_run_on_the_event_loop(tmp_path: Path) -> None:
+    async def scenario(connection: Any, where: Any) -> tuple[str, int]:
+        busy_timeout = await connection.exec_driver_sql("PRAGMA busy_timeout")
+        return await where(), busy_timeout.scalar()
+
+    # aiosqlite would run it in its worker thread; the loop's own call never waits for a lock
+    assert _server_engine_scenario(tmp_path / "x.db", scenario) == ("MainThread", 0)
+
+
+def test_a_server_database_call_that_meets_a_lock_waits_for_it_in_a_thread(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    database = tmp_path / "x.db"
+    with sqlite3.connect(database) as setup:
+        setup.execute("PRAGMA journal_mode = WAL")
+        setup.execute("CREATE TABLE numbers (x INTEGER)")
+    holder = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+
+    async def scenario(connection: Any, where: Any) -> tuple[int, int, str]:
+        holder.execute("BEGIN IMMEDIATE")  # another connection holds the write lock for 0.5 s
+        threading.Timer(0.5, holder.commit).start()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        await connection.exec_driver_sql("INSERT INTO numbers VALUES (1)")
+        await connection.commit()
+        ticker.cancel()
+        count = await connection.exec_driver_sql("SELECT count(*) FROM numbers")
+        busy_timeout = await connection.exec_driver_sql("PRAGMA busy_timeout")
+        return count.scalar(), ticks, f"{await where()} {busy_timeout.scalar()}"
+
+    rows, ticks, after = _server_engine_scenario(database, scenario)
+    holder.close()
+
+    assert rows == 1  # the insert waited for the lock, as with Prefect's busy timeout
+    assert ticks >= 10  # and the event loop ran on meanwhile
+    assert after == "MainThread 0"  # the next calls run on the loop again
+
+
 def test_default_content_type_middleware_is_removed_and_the_others_kept() -> None:
     from fastapi import FastAPI
 
