@@ -8,6 +8,7 @@ this file alone (checked by `nox -s release -- 3.X.Y`, see docs/supported-versio
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import threading
@@ -492,6 +493,41 @@ def run_sqlite_calls_inline(dbapi_connection: Any) -> bool:
         return await threaded(waiting_for_the_lock, fn, *args, **kwargs)
 
     connection._execute = _execute
+    return True
+
+
+# Set by the isolated backend's server for the requests it serves (`backend.server`).
+SYNC_DEPENDENCIES_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pytest_prefect_flows_sync_dependencies_inline", default=False
+)
+
+
+@functools.cache
+def run_sync_dependencies_inline() -> bool:
+    """Let FastAPI call a plain-function dependency directly in requests marked by a context variable.
+
+    FastAPI (0.115 to 0.150, read) runs each dependency that is a plain function through
+    `run_in_threadpool`, a hop to a worker thread and back: Prefect's API has five such
+    dependencies (the database interface, the client's API and Prefect versions, `created_by`,
+    worker lookups), eleven calls in a 3-task flow run, each returning at once. Where
+    `SYNC_DEPENDENCIES_INLINE` is set (the isolated backend's own requests) they are called where
+    they are awaited; every other FastAPI app in the process still gets the thread pool. Installed
+    once per process; returns whether FastAPI had the function to wrap.
+    """
+    try:
+        import fastapi.dependencies.utils as dependencies
+    except ImportError:
+        return False
+    threaded = getattr(dependencies, "run_in_threadpool", None)
+    if threaded is None:
+        return False
+
+    async def run_in_threadpool(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if SYNC_DEPENDENCIES_INLINE.get():
+            return func(*args, **kwargs)
+        return await threaded(func, *args, **kwargs)
+
+    dependencies.run_in_threadpool = run_in_threadpool  # type: ignore[attr-defined]
     return True
 
 

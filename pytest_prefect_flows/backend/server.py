@@ -14,6 +14,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from pytest_prefect_flows._compat import SYNC_DEPENDENCIES_INLINE
+
 if TYPE_CHECKING:
     from pytest_prefect_flows.backend.isolated import IsolatedBackend
 
@@ -49,6 +51,7 @@ def make_server(backend: IsolatedBackend) -> Any:
 
     from pytest_prefect_flows._compat import (
         remove_default_content_type_middleware,
+        run_sync_dependencies_inline,
         sqlite_configuration_without_fsync,
     )
 
@@ -57,6 +60,7 @@ def make_server(backend: IsolatedBackend) -> Any:
     set_database_config(sqlite_configuration_without_fsync(f"sqlite+aiosqlite:///{backend.database}"))
     app = create_app(settings=backend.settings, ephemeral=True, ignore_cache=True)
     json_by_default = remove_default_content_type_middleware(app)
+    run_sync_dependencies_inline()
     config = uvicorn.Config(
         WriteCounter(
             OneWriterAtATime(KnownFlows(LoopbackRequests(app, json_by_default=json_by_default), backend)),
@@ -71,12 +75,15 @@ def make_server(backend: IsolatedBackend) -> Any:
 
 
 class LoopbackRequests:
-    """ASGI wrapper for requests from this process: no gzip, and JSON as the default body type.
+    """ASGI wrapper for requests from this process: no gzip, JSON as the default body type, and
+    Prefect's plain-function dependencies called without a thread hop.
 
     * `Accept-Encoding` is dropped: compressing a response for a client in the same process costs
       more than sending it; the response is the same JSON, uncompressed.
     * `json_by_default`: a POST, PUT or PATCH body without a Content-Type is JSON, as Prefect's own
       `default_content_type` middleware (removed from the app, see `_compat`) decides.
+    * `_compat.SYNC_DEPENDENCIES_INLINE` is set for the request (see
+      `_compat.run_sync_dependencies_inline`).
     """
 
     def __init__(self, app: Any, *, json_by_default: bool) -> None:
@@ -89,6 +96,12 @@ class LoopbackRequests:
             if self.json_by_default and _body_without_type(scope["method"], headers):
                 headers.append((b"content-type", b"application/json"))
             scope["headers"] = headers
+            token = SYNC_DEPENDENCIES_INLINE.set(True)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                SYNC_DEPENDENCIES_INLINE.reset(token)
+            return
         await self.app(scope, receive, send)
 
 

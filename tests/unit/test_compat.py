@@ -169,6 +169,41 @@ def test_a_server_database_call_that_meets_a_lock_waits_for_it_in_a_thread(tmp_p
     assert after == "MainThread 0"  # the next calls run on the loop again
 
 
+def test_plain_function_dependencies_run_inline_only_in_requests_marked_for_it() -> None:
+    import asyncio
+    import threading
+
+    import httpx
+    from fastapi import Depends, FastAPI
+
+    def thread_name() -> str:  # a plain function: FastAPI would send it to its thread pool
+        return threading.current_thread().name
+
+    app = FastAPI()
+
+    @app.get("/where")
+    async def where(name: str = Depends(thread_name)) -> str:
+        return name
+
+    async def ask(marked: bool) -> str:
+        token = _compat.SYNC_DEPENDENCIES_INLINE.set(marked)
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return str((await client.get("/where")).json())
+        finally:
+            _compat.SYNC_DEPENDENCIES_INLINE.reset(token)
+
+    assert _compat.run_sync_dependencies_inline() is True
+
+    async def both() -> tuple[str, str]:
+        return await ask(True), await ask(False)
+
+    marked, other = asyncio.run(both())
+    assert marked == "MainThread"  # the isolated backend's requests: called where it is awaited
+    assert other != "MainThread"  # any other FastAPI app: FastAPI's thread pool, as without the plugin
+
+
 def test_default_content_type_middleware_is_removed_and_the_others_kept() -> None:
     from fastapi import FastAPI
 
