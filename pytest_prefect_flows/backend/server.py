@@ -2,9 +2,10 @@
 
 What a request costs was measured with `benchmarks/profile_flow.py` (see docs/performance.md);
 the server keeps every rule Prefect's API applies, and drops only work a loopback API of a test
-session does not need: the disk flushes of a throwaway database, a thread hop per SQLite call (see
-`_compat.run_sqlite_calls_inline`), gzip between two threads of one process, the access log nobody
-reads, and an HTTP middleware layer whose job is done in plain ASGI.
+session does not need: the disk flushes of a throwaway database, a thread hop per SQLite call and
+per plain-function dependency (`_compat.run_sqlite_calls_inline`, `run_sync_dependencies_inline`),
+gzip between two threads of one process, the access log nobody reads, and an HTTP middleware layer
+whose job is done in plain ASGI.
 """
 
 from __future__ import annotations
