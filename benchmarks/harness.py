@@ -33,24 +33,9 @@ from benchmarks._env import isolate_prefect
 isolate_prefect()
 
 import prefect  # noqa: E402  (after the environment above)
-from prefect import flow, task  # noqa: E402
 
+from benchmarks._flows import thirty_tasks, three_tasks  # noqa: E402
 from benchmarks._logcount import counting_messages  # noqa: E402
-
-
-@task
-def step(x: int) -> int:
-    return x + 1
-
-
-@flow
-def three_tasks() -> int:
-    return sum(step(i) for i in range(3))
-
-
-@flow
-def thirty_tasks() -> int:
-    return sum(step(i) for i in range(30))
 
 
 def median_ms(fn: Callable[[], Any], runs: int, warmup: int) -> float:

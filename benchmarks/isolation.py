@@ -27,21 +27,10 @@ from benchmarks._env import isolate_prefect
 
 isolate_prefect()
 
-from prefect import flow, task  # noqa: E402
-
+from benchmarks._flows import three_tasks  # noqa: E402
 from pytest_prefect_flows.backend import IsolatedBackend  # noqa: E402
 from pytest_prefect_flows.recording import record_runs  # noqa: E402
 from pytest_prefect_flows.runner import no_events  # noqa: E402
-
-
-@task
-def step(x: int) -> int:
-    return x + 1
-
-
-@flow
-def three_tasks() -> int:
-    return sum(step(i) for i in range(3))
 
 
 def median_ms(samples: list[float]) -> float:
