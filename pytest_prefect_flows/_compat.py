@@ -447,8 +447,8 @@ def run_sqlite_calls_inline(dbapi_connection: Any) -> bool:
     """Run a server connection's SQLite calls on the event loop instead of aiosqlite's thread.
 
     aiosqlite (0.17 to 0.22, read) sends every call (`execute`, `fetchall`, `commit`, ...) through
-    `Connection._execute` to a worker thread and wakes the event loop with the result, 20 to 40
-    times a flow run: a 3-task flow took 62.1 ms with the hops and 47.8 ms without
+    `Connection._execute` to a worker thread and wakes the event loop with the result, 89 times
+    in a 3-task flow run (counted): a 3-task flow took 62.1 ms with the hops and 47.8 ms without
     (`benchmarks/thread_hops.py --cut sqlite`, docs/performance.md). Against a test session's small
     database a call takes microseconds, so it runs where it is awaited. What waits stays in the
     worker thread: the connection's busy timeout is 0 on the loop, and a call SQLite refuses
