@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,6 +397,13 @@ def test_prefects_objects_are_left_out_of_garbage_collections_once_its_server_is
     """A full collection walked the million objects of Prefect's server each time (about 0.3 s, a
     few times a session and twice in pytest's last collections), and again at exit: frozen once
     imported, and everything at exit; a session that starts no server is as before."""
+    # Python 3.12 starts with a few hundred objects frozen already (375 on 3.12.1, 0 on 3.11)
+    at_start = subprocess.run(
+        [sys.executable, "-c", "import gc; print(gc.get_freeze_count())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     pytester.makepyfile(flows=FLOW_MODULE)
     pytester.makeconftest(
         """
@@ -405,12 +414,12 @@ def test_prefects_objects_are_left_out_of_garbage_collections_once_its_server_is
         """
     )
     pytester.makepyfile(
-        test_plain="import gc\n\ndef test_plain():\n    assert gc.get_freeze_count() == 0\n",
+        test_plain=f"import gc\n\ndef test_plain():\n    assert gc.get_freeze_count() == {at_start}\n",
         test_flow="import gc\nfrom flows import small\n\n"
         "def test_flow():\n    assert small() == 6\n    assert gc.get_freeze_count() > 100_000\n",
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_plain.py").assert_outcomes(passed=1)
-    assert int((pytester.path / "at_exit.txt").read_text()) == 0
+    assert (pytester.path / "at_exit.txt").read_text() == at_start
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_flow.py").assert_outcomes(passed=1)
     assert int((pytester.path / "at_exit.txt").read_text()) > 100_000
 
