@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import importlib
 import logging
@@ -424,9 +425,7 @@ def leave_imported_objects_out_of_collections() -> None:
     gc.freeze()
 
 
-_exit_hook: list[bool] = []
-
-
+@functools.cache
 def skip_final_collection_at_exit() -> None:
     """At interpreter exit, once pytest is done, leave the objects alive then out of the final
     garbage collections (`gc.freeze()`): a process that served Prefect's API holds about a million
@@ -435,6 +434,4 @@ def skip_final_collection_at_exit() -> None:
     worker. Registered once per process, when a server first starts; everything pytest reports,
     pytest's own last collections included (unraisable exceptions), runs before it.
     """
-    if not _exit_hook:
-        _exit_hook.append(True)
-        atexit.register(gc.freeze)
+    atexit.register(gc.freeze)

@@ -92,18 +92,18 @@ class LoopbackRequests:
         self.json_by_default = json_by_default
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
-            if self.json_by_default and _body_without_type(scope["method"], headers):
-                headers.append((b"content-type", b"application/json"))
-            scope["headers"] = headers
-            token = SYNC_DEPENDENCIES_INLINE.set(True)
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                SYNC_DEPENDENCIES_INLINE.reset(token)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        headers = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
+        if self.json_by_default and _body_without_type(scope["method"], headers):
+            headers.append((b"content-type", b"application/json"))
+        scope["headers"] = headers
+        token = SYNC_DEPENDENCIES_INLINE.set(True)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            SYNC_DEPENDENCIES_INLINE.reset(token)
 
 
 class OneWriterAtATime:
@@ -123,7 +123,7 @@ class OneWriterAtATime:
         self._lock: asyncio.Lock | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if not _may_write(scope):
             await self.app(scope, receive, send)
             return
         if self._lock is None:
@@ -153,7 +153,7 @@ class KnownFlows:
         self._writes = backend.writes
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if not _may_write(scope):
             await self.app(scope, receive, send)
             return
         path = scope["path"]
@@ -205,6 +205,11 @@ class KnownFlows:
         await self.app(scope, replay, capture)
         if started.get("status") in (200, 201) and self._writes == self.backend.writes:
             self._answers[body] = (list(started.get("headers", [])), b"".join(sent))
+
+
+def _may_write(scope: Any) -> bool:
+    """An HTTP request whose method may change what the API stores (not GET, HEAD or OPTIONS)."""
+    return bool(scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"))
 
 
 def _body_without_type(method: str, headers: list[tuple[bytes, bytes]]) -> bool:
