@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 FLOWS = """
+import threading
 import time
 import pytest
 from prefect import flow, task
@@ -37,9 +38,20 @@ def fails_in_task():
 def fails_in_submitted_task():
     return failing_task.submit().result()
 
+task_began = threading.Event()
+
+@task
+def failing_task_that_signals():
+    task_began.set()
+    pytest.fail("the task says no")
+
 @flow
 def fails_in_a_future_nobody_awaits():
-    failing_task.submit()
+    # Return only once the task is inside its function: a task runner that closes before a task
+    # begins cancels it (Prefect 3.4), and then no `pytest.fail` is ever raised.
+    task_began.clear()
+    failing_task_that_signals.submit()
+    task_began.wait(30)
     return 1
 
 @flow
