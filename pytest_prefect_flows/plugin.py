@@ -7,13 +7,17 @@ fixtures, and only once a test module has imported Prefect itself.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_prefect_flows import _options
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 if TYPE_CHECKING:
     from pytest_prefect_flows._import_hook import AfterImport
@@ -521,6 +525,41 @@ def _report_backend_failure(
         )
 
 
+def _without_our_frames(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> bool:
+    """An error the plugin raised on purpose (`UsageError`, `UnusedFaultError`, ...) is reported from
+    the user's frames: the plugin's own are left out, as pytest leaves out its own (`--fulltrace`
+    shows them). Returns False when no frame of the user's is left (raised at a fixture's teardown, say)."""
+    if (
+        excinfo is None
+        or not isinstance(item, pytest.Function)  # other items report their own way
+        or not _is_deliberate(excinfo)
+        or item.config.getoption("fulltrace", False)
+    ):
+        return True
+    try:
+        from _pytest._code.code import filter_traceback
+    except ImportError:  # a pytest that moved it: the report keeps every frame
+        return True
+    package = str(_PACKAGE_DIR) + os.sep
+    users = False
+    for entry in excinfo.traceback:
+        if str(entry.path).startswith(package):
+            # pytest hides a frame whose module says so; ours say so for these errors only
+            entry.frame.f_globals.setdefault("__tracebackhide__", _is_deliberate)
+        elif filter_traceback(entry):  # not pytest's nor pluggy's
+            users = True
+    return users
+
+
+def _is_deliberate(excinfo: pytest.ExceptionInfo[BaseException] | None) -> bool:
+    """An error the plugin raised with a full message, not a bug and not a hang (the hang guard's
+    `FlowRunTimeoutError` shows where the run was stuck)."""
+    from pytest_prefect_flows.exceptions import FlowRunTimeoutError, PrefectFlowsError
+
+    value = None if excinfo is None else excinfo.value
+    return isinstance(value, PrefectFlowsError) and not isinstance(value, FlowRunTimeoutError)
+
+
 def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
     __tracebackhide__ = True
     run_log = item.stash.get(run_log_key, None)
@@ -535,11 +574,13 @@ def _check_hook_errors(item: pytest.Item, test_failed: bool) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    users_frames = _without_our_frames(item, call.excinfo)
     report = yield
     from pytest_prefect_flows.exceptions import HookError
 
-    if call.excinfo is not None and call.excinfo.errisinstance(HookError):
-        report.longrepr = f"HookError: {call.excinfo.value}"  # the hooks' errors, not our frames
+    if call.excinfo is not None and (call.excinfo.errisinstance(HookError) or not users_frames):
+        # the hooks' errors, or an error raised with no frame of the user's: the message, not our frames
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     if call.when in ("setup", "call") and call.excinfo is not None:
         item.stash[test_raised_key] = True
         _report_backend_failure(item, call.excinfo, report)

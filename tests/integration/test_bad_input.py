@@ -121,3 +121,83 @@ def test_server_backend_that_does_not_answer(pytester: pytest.Pytester) -> None:
         ["*prefect_backend = server:http://127.0.0.1:9/api does not answer (*)*Start the server*"]
     )
     assert "Traceback" not in result.stderr.str()
+
+
+PLUGIN_FRAMES = "pytest_prefect_flows/"
+
+
+def test_a_usage_error_is_reported_from_the_users_line_not_the_plugins_frames(
+    pytester: pytest.Pytester,
+) -> None:
+    source = """
+        from flows import etl
+
+        def test_not_a_flow(run_flow):
+            run_flow(lambda: 1)
+
+        def test_unknown_sweep_mode(fault_sweep):
+            fault_sweep(etl, modes=("sideways",))
+
+        def test_a_fault_that_never_fired(fail_task):
+            fail_task("lod")
+            etl()
+        """
+    result = run_inline(pytester, source)
+    result.assert_outcomes(failed=2, passed=1, errors=1)
+    output = result.stdout.str()
+    assert PLUGIN_FRAMES not in output
+    result.stdout.fnmatch_lines(
+        [
+            # raised at the fixture's teardown: no line of the user's to show, the message alone
+            "*_ ERROR at teardown of test_a_fault_that_never_fired _*",
+            "UnusedFaultError: 1 injected fault(s) never fired:",
+            "  fail_task('lod')*",
+            "*_ test_not_a_flow _*",
+            "",
+            "run_flow = <RunFlow *>",
+            "",
+            "    def test_not_a_flow(run_flow):",
+            ">       run_flow(lambda: 1)",
+            "E       pytest_prefect_flows.exceptions.UsageError: run_flow() takes a @flow-decorated*",
+            "",
+            "test_a_usage_error_is_reported_from_the_users_line_not_the_plugins_frames.py:4: UsageError",
+            "*_ test_unknown_sweep_mode _*",
+            "*",
+            '>       fault_sweep(etl, modes=("sideways",))',
+            "E       pytest_prefect_flows.exceptions.UsageError: fault_sweep(modes=('sideways',)) takes*",
+        ]
+    )
+
+
+def test_fulltrace_still_shows_the_plugins_frames(pytester: pytest.Pytester) -> None:
+    result = run_inline(
+        pytester,
+        """
+        def test_not_a_flow(run_flow):
+            run_flow(lambda: 1)
+        """,
+        "--fulltrace",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*pytest_prefect_flows/runner.py:*", "E*UsageError: run_flow() takes*"])
+
+
+def test_an_error_of_the_users_code_keeps_the_frames_it_passed_through(pytester: pytest.Pytester) -> None:
+    """Only the errors the plugin raises on purpose lose its frames: an error from code it called
+    (here a sweep's `setup`) keeps them, as it might be the plugin's bug."""
+    result = run_inline(
+        pytester,
+        """
+        from flows import etl
+
+        def broken_setup():
+            raise ValueError("the fixture data is missing")
+
+        def test_sweep(fault_sweep):
+            fault_sweep(etl, setup=broken_setup)
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest_prefect_flows/sweep/*", "E*ValueError: the fixture data is missing"]
+    )

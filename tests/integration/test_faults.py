@@ -194,7 +194,7 @@ def test_a_raising_when_predicate_fails_the_test_at_once(pytester: pytest.Pytest
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            "E*UsageError: The `when=` of fail_task('extract_data', when=<lambda>) raised KeyError('sorce') "
+            "*UsageError: The `when=` of fail_task('extract_data', when=<lambda>) raised KeyError('sorce') "
             "for task 'extract_data' with the parameters {'source': 'db'}*",
         ]
         * 2
